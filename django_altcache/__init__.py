@@ -1,0 +1,3 @@
+"""Drop-in replacements for Django's cache backends."""
+
+__version__ = "0.1.0"

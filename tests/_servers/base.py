@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+INSTALL_HINTS = {
+    "redis-server": "apt-get install -y redis-server",
+    "memcached": "apt-get install -y memcached",
+    "postgres": "apt-get install -y postgresql (PostgreSQL 15)",
+    "initdb": "apt-get install -y postgresql (PostgreSQL 15)",
+    "mariadbd": "apt-get install -y mariadb-server",
+    "mariadb-install-db": "apt-get install -y mariadb-server",
+}
+
+
+class ServerUnavailable(RuntimeError):
+    """A server binary is missing; the message says how to install it."""
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name) or next(
+        (str(p) for p in (Path("/usr/sbin") / name, Path("/usr/lib/postgresql/15/bin") / name) if p.exists()),
+        None,
+    )
+    if path is None:
+        hint = INSTALL_HINTS.get(name, f"install {name}")
+        raise ServerUnavailable(f"{name} not found on PATH; install it with: {hint}")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str, proc: "ServerProcess | None" = None) -> None:
+    """Poll ``check`` until it is true; bounded in time, fails fast if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.running:
+            raise RuntimeError(f"{what} exited with {proc.returncode}; log:\n{proc.log_tail()}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    tail = proc.log_tail() if proc is not None else ""
+    raise TimeoutError(f"{what} did not answer within {timeout}s\n{tail}")
+
+
+def tcp_command(host: str, port: int, payload: bytes, expect: bytes, timeout: float = 1.0) -> bool:
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        return expect in sock.recv(4096)
+
+
+def make_tempdir(prefix: str, owner: str | None = None) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=f"altcache-{prefix}-"))
+    if owner is not None and os.geteuid() == 0:
+        shutil.chown(path, owner, owner)
+    return path
+
+
+class ServerProcess:
+    """One server process in its own session, so a Ctrl-C to the runner does not race our stop."""
+
+    def __init__(self, argv: Sequence[str], *, name: str, log_path: Path, user: str | None = None,
+                 cwd: Path | None = None) -> None:
+        self.argv = list(argv)
+        self.name = name
+        self.log_path = log_path
+        self.user = user if (user is not None and os.geteuid() == 0) else None
+        self.cwd = cwd
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._proc is None else self._proc.returncode
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")
+        try:
+            self._proc = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.cwd, user=self.user, start_new_session=True,
+            )
+        finally:
+            log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: an abrupt outage, as a crashed server."""
+        self._signal_and_wait(signal.SIGKILL, 10)
+
+    def stop(self, timeout: float = 10) -> None:
+        if not self.running:
+            return
+        if not self._signal_and_wait(signal.SIGTERM, timeout):
+            self._signal_and_wait(signal.SIGKILL, 10)
+
+    def _signal_and_wait(self, sig: int, timeout: float) -> bool:
+        if self._proc is None or self._proc.poll() is not None:
+            return True
+        try:
+            os.killpg(self._proc.pid, sig)
+        except ProcessLookupError:
+            return True
+        try:
+            self._proc.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""

@@ -1,0 +1,58 @@
+"""The shared servers runtests.py can start, and the env vars that carry their addresses.
+
+Each entry: a context-manager factory, and a function from the started server to the
+environment variables the tests (and the conformance run) read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from .memcached import memcached_server
+from .postgres import postgres_server
+from .redis import redis_server
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    start: Callable[[], AbstractContextManager[Any]]
+    env: Callable[[Any], dict[str, str]]
+    hint: str
+
+
+SERVICES: dict[str, Service] = {
+    "redis": Service(
+        "redis", redis_server,
+        lambda s: {"ALTCACHE_REDIS_URL": s.url},
+        "apt-get install -y redis-server",
+    ),
+    "memcached": Service(
+        "memcached", memcached_server,
+        lambda s: {"ALTCACHE_MEMCACHED_LOCATION": s.location},
+        "apt-get install -y memcached libmemcached-dev",
+    ),
+    "postgres": Service(
+        "postgres", postgres_server,
+        lambda s: {"ALTCACHE_PG_HOST": s.host, "ALTCACHE_PG_PORT": str(s.port)},
+        "apt-get install -y postgresql",
+    ),
+}
+
+# Which servers each test group needs; "core" backends need none.
+GROUP_SERVICES: dict[str, tuple[str, ...]] = {
+    "core": (),
+    "db": ("postgres",),
+    "redis": ("redis",),
+    "memcached": ("memcached",),
+    "project": ("redis", "memcached", "postgres"),
+}
+
+ENV_HINT_VARS = {
+    "redis": "ALTCACHE_REDIS_URL_HINT",
+    "memcached": "ALTCACHE_MEMCACHED_LOCATION_HINT",
+    "postgres": "ALTCACHE_PG_PORT_HINT",
+}

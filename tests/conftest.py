@@ -1,0 +1,65 @@
+"""Fixtures for real servers.
+
+runtests.py starts the shared servers and exports their addresses; a missing one
+means its binary was missing. Locally such tests skip with the install hint; under
+CI=true they fail, because a skipped backend test there would hide a broken setup.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any, Callable, TypeVar
+
+import pytest
+
+from tests._servers import ServerUnavailable
+
+T = TypeVar("T")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def missing_server(message: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: a backend test may not be skipped)", pytrace=False)
+    pytest.skip(message)
+
+
+def server_env(var: str, what: str) -> str:
+    value = os.environ.get(var)
+    if not value:
+        missing_server(
+            f"{what} is not available ({var} unset): run the suite through ./runtests.py, "
+            f"which starts it, and install the server ({os.environ.get(var + '_HINT', 'see README')})"
+        )
+    return value  # type: ignore[return-value]
+
+
+def dedicated(factory: Callable[..., AbstractContextManager[T]], *args: Any, **kwargs: Any) -> Iterator[T]:
+    """Start a server just for one test or module (outage tests kill it)."""
+    try:
+        manager = factory(*args, **kwargs)
+        server = manager.__enter__()
+    except ServerUnavailable as exc:
+        missing_server(str(exc))
+        raise  # unreachable; missing_server raises
+    try:
+        yield server
+    finally:
+        manager.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return server_env("ALTCACHE_REDIS_URL", "redis-server")
+
+
+@pytest.fixture(scope="session")
+def memcached_location() -> str:
+    return server_env("ALTCACHE_MEMCACHED_LOCATION", "memcached")
+
+
+@pytest.fixture(scope="session")
+def postgres_port() -> str:
+    return server_env("ALTCACHE_PG_PORT", "PostgreSQL")
