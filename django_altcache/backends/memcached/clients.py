@@ -1,0 +1,77 @@
+"""One client per process and configuration, shared by every backend instance.
+
+Django builds a backend instance per thread and per asyncio context, and its
+pymemcache backend disconnects after each request; holding the client here
+instead keeps connections open for the life of the process. Libraries whose
+client is not thread-safe get a per-thread copy (``per_thread``), which dies with
+its thread. After ``fork`` the child starts with an empty registry: sockets
+inherited from the parent must never be shared by two processes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any
+
+Factory = Callable[[], Any]
+PerThread = Callable[[Any], Any]
+
+
+class SharedClient:
+    def __init__(self, factory: Factory, per_thread: PerThread | None = None) -> None:
+        self._factory = factory
+        self._per_thread = per_thread
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._local = threading.local()
+
+    def _shared(self) -> Any:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._factory()
+                client = self._client
+        return client
+
+    def reset(self) -> None:
+        """Drop the clients without closing them: after fork their sockets belong to the parent."""
+        self._lock = threading.Lock()
+        self._client = None
+        self._local = threading.local()
+
+    def get(self) -> Any:
+        if self._per_thread is None:
+            return self._client if self._client is not None else self._shared()
+        try:
+            return self._local.client
+        except AttributeError:
+            client = self._local.client = self._per_thread(self._shared())
+            return client
+
+
+_registry: dict[Hashable, SharedClient] = {}
+_registry_lock = threading.Lock()
+
+
+def shared_client(key: Hashable, factory: Factory, per_thread: PerThread | None = None) -> SharedClient:
+    handle = _registry.get(key)
+    if handle is None:
+        with _registry_lock:
+            handle = _registry.setdefault(key, SharedClient(factory, per_thread))
+    return handle
+
+
+def _forget_after_fork() -> None:
+    # Backend instances created before the fork keep their handle, so reset the
+    # handles themselves rather than only forgetting them.
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for handle in _registry.values():
+        handle.reset()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
