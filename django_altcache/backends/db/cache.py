@@ -1,0 +1,347 @@
+"""Database cache: Django's table and value format, one statement per operation.
+
+Differences from ``django.core.cache.backends.db.DatabaseCache`` (see docs/compat.md):
+expiry keeps microseconds; reads never write (expired rows are filtered in SQL and
+left for culling or ``cachepurge``); ``incr``/``decr`` are atomic compare-and-swap
+updates that keep the entry's expiry; culling is amortized (``CULL_PROBABILITY``)
+and evicts expired rows, then the soonest-expiring ones.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import pickle
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone as dt_timezone
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, InvalidCacheKey
+from django.core.cache.backends.db import BaseDatabaseCache
+from django.db import DatabaseError, OperationalError, connections, router, transaction
+from django.utils import timezone
+
+from ...options import CacheConfigError, options_of, pop_option, probability
+from ..base import logger
+from .dialects import Dialect, dialect_for
+from .schema import check_table_name, truthy
+
+T = TypeVar("T")
+
+KEY_MAX_LENGTH = 255  # cache_key varchar(255)
+# Django writes datetime.max without microseconds for timeout=None; so do we, byte for byte.
+FOREVER = datetime.max.replace(microsecond=0)
+# With no CULL_PROBABILITY, a write checks the row count with probability
+# min(1, CULL_CHECK_BUDGET / MAX_ENTRIES): every write for small caches (Django's
+# behaviour), and for big ones about CULL_CHECK_BUDGET rows scanned per write on
+# average, while the table overshoots MAX_ENTRIES by about MAX_ENTRIES / budget rows.
+CULL_CHECK_BUDGET = 100
+CAS_ATTEMPTS = 200
+LOCKED_RETRIES = 6
+CORRUPT = (ValueError, EOFError, pickle.UnpicklingError)  # binascii.Error is a ValueError
+
+
+class DatabaseCache(BaseDatabaseCache):
+    pickle_protocol = pickle.HIGHEST_PROTOCOL
+
+    def __init__(self, table: str, params: dict[str, Any]) -> None:
+        check_table_name(table)
+        super().__init__(table, params)
+        options = options_of(params)
+        self._cull_probability: float | None = pop_option(
+            options, "CULL_PROBABILITY", probability, None, location=table)
+        self.unlogged: bool = pop_option(options, "UNLOGGED", truthy, False, location=table)
+        self._dialects: dict[tuple[str, str], Dialect] = {}
+
+    # Plumbing: routing, dialects, keys, times, values.
+
+    def _dialect(self, alias: str) -> Dialect:
+        connection = connections[alias]
+        cache_key = (alias, connection.vendor)
+        dialect = self._dialects.get(cache_key)
+        if dialect is None or dialect.connection is not connection:
+            dialect = self._dialects[cache_key] = dialect_for(connection, self._table)
+        return dialect
+
+    def _read_alias(self) -> str:
+        return router.db_for_read(self.cache_model_class)
+
+    def _write_alias(self) -> str:
+        return router.db_for_write(self.cache_model_class)
+
+    def _key(self, key: Any, version: int | None) -> str:
+        key = self.make_and_validate_key(key, version=version)
+        # The column cannot hold these; refusing them here means nothing is sent.
+        if len(key) > KEY_MAX_LENGTH:
+            raise InvalidCacheKey(
+                f"Cache key is {len(key)} characters long; the database cache's cache_key "
+                f"column holds at most {KEY_MAX_LENGTH}: {key[:60]!r}...")
+        if "\x00" in key:
+            raise InvalidCacheKey(f"Cache key contains a NUL character, which the database "
+                                  f"cache cannot store: {key!r}")
+        return key
+
+    def _now(self, dialect: Dialect) -> Any:
+        return dialect.connection.ops.adapt_datetimefield_value(timezone.now())
+
+    def _expires(self, dialect: Dialect, timeout: Any) -> Any:
+        when = self.get_backend_timeout(timeout)
+        if when is None:
+            expires = FOREVER
+        else:
+            try:
+                expires = datetime.fromtimestamp(when, tz=dt_timezone.utc if settings.USE_TZ else None)
+            except (OverflowError, OSError, ValueError):
+                expires = FOREVER
+        return dialect.connection.ops.adapt_datetimefield_value(expires)
+
+    def _encode(self, value: Any) -> str:
+        return base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1")
+
+    def _decode(self, dialect: Dialect, raw: Any) -> Any:
+        raw = dialect.connection.ops.process_clob(raw)
+        return pickle.loads(base64.b64decode(raw.encode("latin1"), validate=True))
+
+    def _run(self, alias: str, work: Callable[[Dialect, Any], T]) -> T:
+        """Run ``work(dialect, cursor)`` on ``alias``; retry SQLite's "database is locked".
+
+        SQLite's busy timeout covers most waits, but a lock it cannot wait for
+        (another connection's write upgrading a read) fails at once. Each unit of
+        work here is idempotent, so it is retried a bounded number of times, and
+        never inside the caller's transaction, where the caller owns the retry.
+        """
+        dialect = self._dialect(alias)
+        connection = dialect.connection
+        for attempt in range(LOCKED_RETRIES + 1):
+            try:
+                with connection.cursor() as cursor:
+                    return work(dialect, cursor)
+            except OperationalError as exc:
+                if (attempt == LOCKED_RETRIES or connection.vendor != "sqlite"
+                        or connection.in_atomic_block or "locked" not in str(exc)):
+                    raise
+                time.sleep(min(0.5, 0.01 * 2 ** attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    # Reads: filtered on expiry in SQL, never a write.
+
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        key = self._key(key, version)
+
+        def work(dialect: Dialect, cursor: Any) -> tuple[Dialect, Any]:
+            cursor.execute(dialect.sql_get, [key, self._now(dialect)])
+            return dialect, cursor.fetchone()
+
+        dialect, row = self._run(self._read_alias(), work)
+        if row is None:
+            return default
+        value, ok = self._load(dialect, key, row[0])
+        return value if ok else default
+
+    def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+        key_map = {self._key(key, version): key for key in keys}
+        if not key_map:
+            return {}
+
+        def work(dialect: Dialect, cursor: Any) -> tuple[Dialect, list[tuple[str, Any]]]:
+            rows: list[tuple[str, Any]] = []
+            now = self._now(dialect)
+            for chunk in _chunks(list(key_map), dialect.keys_per_chunk):
+                cursor.execute(dialect.sql_get_many(len(chunk)), [*chunk, now])
+                rows.extend(cursor.fetchall())
+            return dialect, rows
+
+        result = {}
+        dialect, rows = self._run(self._read_alias(), work)
+        for made_key, raw in rows:
+            value, ok = self._load(dialect, made_key, raw)
+            if ok:
+                result[key_map[made_key]] = value
+        return result
+
+    def has_key(self, key: Any, version: int | None = None) -> bool:
+        key = self._key(key, version)
+
+        def work(dialect: Dialect, cursor: Any) -> bool:
+            cursor.execute(dialect.sql_has_key, [key, self._now(dialect)])
+            return cursor.fetchone() is not None
+
+        return self._run(self._read_alias(), work)
+
+    def _load(self, dialect: Dialect, key: str, raw: Any) -> tuple[Any, bool]:
+        try:
+            return self._decode(dialect, raw), True
+        except CORRUPT as exc:
+            logger.warning("Database cache table %r: unreadable value for key %r (%s: %s); "
+                           "treating it as a miss and removing it", self._table, key,
+                           type(exc).__name__, exc)
+            self._drop_corrupt(key, raw)
+            return None, False
+
+    def _drop_corrupt(self, key: str, raw: Any) -> None:
+        """Remove a corrupt row on the write database, only if it still holds that value.
+
+        This is the one write a read can cause: rare, routed with db_for_write, and
+        conditional, so a good value written meanwhile is never lost. A failure is
+        logged, not raised: the caller asked for a read.
+        """
+        alias = self._write_alias()
+        try:
+            with transaction.atomic(using=alias, savepoint=connections[alias].in_atomic_block):
+                with connections[alias].cursor() as cursor:
+                    cursor.execute(self._dialect(alias).sql_drop_value, [key, raw])
+        except DatabaseError:
+            logger.exception("Database cache table %r: could not remove corrupt key %r", self._table, key)
+
+    # Writes.
+
+    def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> None:
+        key = self._key(key, version)
+        encoded = self._encode(value)
+
+        def work(dialect: Dialect, cursor: Any) -> None:
+            self._maybe_cull(dialect, cursor)
+            dialect.set_rows(cursor, [(key, encoded, self._expires(dialect, timeout))])
+
+        self._run(self._write_alias(), work)
+
+    def set_many(self, data: dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT,
+                 version: int | None = None) -> list[Any]:
+        # A dict cannot repeat a key, but two keys may make the same cache key: last wins,
+        # as with repeated set(); PostgreSQL refuses one upsert touching a row twice.
+        encoded = {self._key(key, version): self._encode(value) for key, value in data.items()}
+        if not encoded:
+            return []
+
+        def work(dialect: Dialect, cursor: Any) -> None:
+            self._maybe_cull(dialect, cursor)
+            expires = self._expires(dialect, timeout)
+            rows = [(key, value, expires) for key, value in encoded.items()]
+            for chunk in _chunks(rows, dialect.rows_per_chunk):
+                dialect.set_rows(cursor, chunk)
+
+        self._run(self._write_alias(), work)
+        return []
+
+    def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        key = self._key(key, version)
+        encoded = self._encode(value)
+
+        def work(dialect: Dialect, cursor: Any) -> bool:
+            self._maybe_cull(dialect, cursor)
+            return dialect.add(cursor, (key, encoded, self._expires(dialect, timeout)), self._now(dialect))
+
+        return self._run(self._write_alias(), work)
+
+    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        key = self._key(key, version)
+
+        def work(dialect: Dialect, cursor: Any) -> bool:
+            cursor.execute(dialect.sql_touch, [self._expires(dialect, timeout), key, self._now(dialect)])
+            return cursor.rowcount > 0
+
+        return self._run(self._write_alias(), work)
+
+    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> Any:
+        """Compare-and-swap on the stored text: atomic without locks, expiry untouched.
+
+        Python must unpickle the value, so the database cannot add by itself; the
+        UPDATE only applies if the row still holds what we read (and is live).
+        """
+        made_key = self._key(key, version)
+        alias = self._write_alias()
+
+        def work(dialect: Dialect, cursor: Any) -> Any:
+            for _attempt in range(CAS_ATTEMPTS):
+                now = self._now(dialect)
+                cursor.execute(dialect.sql_get, [made_key, now])
+                row = cursor.fetchone()
+                if row is None:
+                    raise ValueError(f"Key '{made_key}' not found")
+                raw = dialect.connection.ops.process_clob(row[0])
+                new_value = self._decode(dialect, raw) + delta
+                cursor.execute(dialect.sql_cas, [self._encode(new_value), made_key, raw, now])
+                if cursor.rowcount > 0:
+                    return new_value
+                time.sleep(random.random() * 0.001 * min(_attempt, 20))
+            raise DatabaseError(
+                f"Database cache table {self._table!r}: incr({made_key!r}) lost the race "
+                f"{CAS_ATTEMPTS} times in a row")
+
+        return self._run(alias, work)
+
+    def delete(self, key: Any, version: int | None = None) -> bool:
+        key = self._key(key, version)
+
+        def work(dialect: Dialect, cursor: Any) -> bool:
+            cursor.execute(dialect.sql_delete, [key])
+            return cursor.rowcount > 0
+
+        return self._run(self._write_alias(), work)
+
+    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
+        made = list(dict.fromkeys(self._key(key, version) for key in keys))
+        if not made:
+            return
+
+        def work(dialect: Dialect, cursor: Any) -> None:
+            for chunk in _chunks(made, dialect.keys_per_chunk):
+                cursor.execute(dialect.sql_delete_many(len(chunk)), chunk)
+
+        self._run(self._write_alias(), work)
+
+    def clear(self) -> None:
+        def work(dialect: Dialect, cursor: Any) -> None:
+            cursor.execute(dialect.sql_clear)
+
+        self._run(self._write_alias(), work)
+
+    # Culling and purging.
+
+    def _cull_chance(self) -> float:
+        if self._cull_probability is not None:
+            return self._cull_probability
+        # Read at call time: Django's tests (and users) change _max_entries on a live cache.
+        return min(1.0, CULL_CHECK_BUDGET / max(1, self._max_entries))
+
+    def _maybe_cull(self, dialect: Dialect, cursor: Any) -> None:
+        chance = self._cull_chance()
+        if chance <= 0 or (chance < 1 and random.random() >= chance):
+            return
+        cursor.execute(dialect.sql_count, [max(0, self._max_entries + 1)])
+        count = cursor.fetchone()[0]
+        if count <= self._max_entries:
+            return
+        if self._cull_frequency == 0:
+            cursor.execute(dialect.sql_clear)
+            return
+        cursor.execute(dialect.sql_delete_expired, [self._now(dialect)])
+        remaining = count - max(0, cursor.rowcount)
+        if remaining > self._max_entries:
+            surplus = remaining // self._cull_frequency
+            if surplus > 0:
+                dialect.evict(cursor, surplus)
+
+    def purge_expired(self, using: str | None = None, batch: int = 10_000) -> int:
+        """Delete expired rows in batches; returns how many. For cron (``cachepurge``)."""
+        alias = using or self._write_alias()
+        total = 0
+        while True:
+            deleted = self._run(alias, lambda d, c: d.purge_batch(c, self._now(d), batch))
+            total += max(0, deleted)
+            if deleted < batch:
+                return total
+
+    def check_backend(self, alias: str) -> list[Any]:
+        return []
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+__all__ = ["DatabaseCache", "CacheConfigError"]

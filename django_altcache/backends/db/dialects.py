@@ -1,0 +1,211 @@
+"""The SQL of the database cache, one small class per vendor.
+
+Every statement is built once per (connection, table) from quoted names; user data
+only ever travels as parameters. ``UpsertDialect`` serves SQLite (3.24+) and
+PostgreSQL (``INSERT ... ON CONFLICT``), ``MySQLDialect`` MySQL/MariaDB
+(``INSERT ... ON DUPLICATE KEY UPDATE``), and ``PortableDialect`` any other vendor
+with Django's own approach (look, then UPDATE or INSERT, in a transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+Row = tuple[str, str, Any]  # (cache_key, value, adapted expires)
+
+# Rows per multi-row INSERT and keys per IN list, before the vendor's parameter limit.
+MAX_KEYS_PER_STATEMENT = 500
+
+
+class Dialect:
+    """Statements every vendor runs alike; subclasses say how to write."""
+
+    vendor = "portable"
+
+    def __init__(self, connection: BaseDatabaseWrapper, table: str) -> None:
+        self.connection = connection
+        qn = connection.ops.quote_name
+        self.table = table
+        t, k, v, e = qn(table), qn("cache_key"), qn("value"), qn("expires")
+        self.t, self.k, self.v, self.e = t, k, v, e
+        limit = connection.features.max_query_params or 65535
+        # set_many binds three parameters per row; IN lists bind one per key plus "now".
+        self.keys_per_chunk = max(1, min(MAX_KEYS_PER_STATEMENT, limit - 1))
+        self.rows_per_chunk = max(1, min(MAX_KEYS_PER_STATEMENT, limit // 3))
+        self.sql_get = f"SELECT {v} FROM {t} WHERE {k} = %s AND {e} > %s"
+        self.sql_has_key = f"SELECT 1 FROM {t} WHERE {k} = %s AND {e} > %s"
+        self.sql_touch = f"UPDATE {t} SET {e} = %s WHERE {k} = %s AND {e} > %s"
+        self.sql_delete = f"DELETE FROM {t} WHERE {k} = %s"
+        self.sql_clear = f"DELETE FROM {t}"
+        self.sql_cas = f"UPDATE {t} SET {v} = %s WHERE {k} = %s AND {self.value_equals()} AND {e} > %s"
+        self.sql_drop_value = f"DELETE FROM {t} WHERE {k} = %s AND {self.value_equals()}"
+        # Bounded count: never scans more than MAX_ENTRIES + 1 rows, however big the table grew.
+        self.sql_count = f"SELECT COUNT(*) FROM (SELECT 1 FROM {t} LIMIT %s) altcache_sub"
+        self.sql_delete_expired = f"DELETE FROM {t} WHERE {e} <= %s"
+        self.sql_evict = (
+            f"DELETE FROM {t} WHERE {k} IN (SELECT {k} FROM {t} ORDER BY {e}, {k} LIMIT %s)"
+        )
+        self.sql_purge = (
+            f"DELETE FROM {t} WHERE {k} IN (SELECT {k} FROM {t} WHERE {e} <= %s LIMIT %s)"
+        )
+
+    def value_equals(self) -> str:
+        return f"{self.v} = %s"
+
+    def placeholders(self, count: int) -> str:
+        return ", ".join(["%s"] * count)
+
+    def sql_get_many(self, count: int) -> str:
+        return (f"SELECT {self.k}, {self.v} FROM {self.t} "
+                f"WHERE {self.k} IN ({self.placeholders(count)}) AND {self.e} > %s")
+
+    def sql_delete_many(self, count: int) -> str:
+        return f"DELETE FROM {self.t} WHERE {self.k} IN ({self.placeholders(count)})"
+
+    def evict(self, cursor: Any, count: int) -> int:
+        """Delete the ``count`` rows that expire soonest (timeout=None rows sort last)."""
+        cursor.execute(self.sql_evict, [count])
+        return int(cursor.rowcount)
+
+    def purge_batch(self, cursor: Any, now: Any, batch: int) -> int:
+        """Delete up to ``batch`` expired rows; short statements keep locks short."""
+        cursor.execute(self.sql_purge, [now, batch])
+        return int(cursor.rowcount)
+
+    # Writes: one statement per row (or per chunk of rows) where the vendor allows it.
+
+    def set_rows(self, cursor: Any, rows: Sequence[Row]) -> None:
+        raise NotImplementedError
+
+    def add(self, cursor: Any, row: Row, now: Any) -> bool:
+        raise NotImplementedError
+
+
+class UpsertDialect(Dialect):
+    """SQLite and PostgreSQL: ``INSERT ... ON CONFLICT (cache_key) DO UPDATE``."""
+
+    vendor = "upsert"
+
+    def __init__(self, connection: BaseDatabaseWrapper, table: str) -> None:
+        super().__init__(connection, table)
+        t, k, v, e = self.t, self.k, self.v, self.e
+        self._insert = f"INSERT INTO {t} ({k}, {v}, {e}) VALUES "
+        self._on_conflict = f" ON CONFLICT ({k}) DO UPDATE SET {v} = EXCLUDED.{v}, {e} = EXCLUDED.{e}"
+        # "add" replaces a row only when it has expired; rowcount says who won.
+        self.sql_add = f"{self._insert}(%s, %s, %s){self._on_conflict} WHERE {t}.{e} <= %s"
+        self.sql_set = f"{self._insert}(%s, %s, %s){self._on_conflict}"
+
+    def set_rows(self, cursor: Any, rows: Sequence[Row]) -> None:
+        if len(rows) == 1:
+            cursor.execute(self.sql_set, rows[0])
+            return
+        sql = self._insert + ", ".join(["(%s, %s, %s)"] * len(rows)) + self._on_conflict
+        cursor.execute(sql, [p for row in rows for p in row])
+
+    def add(self, cursor: Any, row: Row, now: Any) -> bool:
+        cursor.execute(self.sql_add, [*row, now])
+        return cursor.rowcount > 0
+
+
+class MySQLDialect(Dialect):
+    """MySQL and MariaDB: ``INSERT ... ON DUPLICATE KEY UPDATE``.
+
+    Django opens MySQL connections with CLIENT.FOUND_ROWS, so an upsert's rowcount
+    cannot tell "inserted" from "found unchanged"; ``add`` therefore removes an
+    expired row first and then relies on ``INSERT IGNORE`` (1 row = we won).
+    """
+
+    vendor = "mysql"
+
+    def __init__(self, connection: BaseDatabaseWrapper, table: str) -> None:
+        super().__init__(connection, table)
+        t, k, v, e = self.t, self.k, self.v, self.e
+        self._insert = f"INSERT INTO {t} ({k}, {v}, {e}) VALUES "
+        self._on_dup = f" ON DUPLICATE KEY UPDATE {v} = VALUES({v}), {e} = VALUES({e})"
+        self.sql_set = f"{self._insert}(%s, %s, %s){self._on_dup}"
+        self.sql_add_clear = f"DELETE FROM {t} WHERE {k} = %s AND {e} <= %s"
+        self.sql_add = f"INSERT IGNORE INTO {t} ({k}, {v}, {e}) VALUES (%s, %s, %s)"
+        # MySQL cannot LIMIT inside IN (subquery) but deletes in order with a LIMIT.
+        self.sql_evict = f"DELETE FROM {t} ORDER BY {e}, {k} LIMIT %s"
+        self.sql_purge = f"DELETE FROM {t} WHERE {e} <= %s LIMIT %s"
+
+    def value_equals(self) -> str:
+        # The column's collation is usually case-insensitive; base64 is not.
+        return f"CAST({self.v} AS BINARY) = CAST(%s AS BINARY)"
+
+    def set_rows(self, cursor: Any, rows: Sequence[Row]) -> None:
+        if len(rows) == 1:
+            cursor.execute(self.sql_set, rows[0])
+            return
+        sql = self._insert + ", ".join(["(%s, %s, %s)"] * len(rows)) + self._on_dup
+        cursor.execute(sql, [p for row in rows for p in row])
+
+    def add(self, cursor: Any, row: Row, now: Any) -> bool:
+        cursor.execute(self.sql_add_clear, [row[0], now])
+        cursor.execute(self.sql_add, row)
+        return cursor.rowcount > 0
+
+
+class PortableDialect(Dialect):
+    """Any other vendor: Django's approach, minus its silent failures.
+
+    A concurrent INSERT of the same key surfaces as IntegrityError inside a
+    savepoint; ``set`` then updates the row the other writer created instead of
+    returning quietly as Django's backend does.
+    """
+
+    def __init__(self, connection: BaseDatabaseWrapper, table: str) -> None:
+        super().__init__(connection, table)
+        t, k, v, e = self.t, self.k, self.v, self.e
+        self.sql_update = f"UPDATE {t} SET {v} = %s, {e} = %s WHERE {k} = %s"
+        self.sql_insert = f"INSERT INTO {t} ({k}, {v}, {e}) VALUES (%s, %s, %s)"
+        self.sql_add_clear = f"DELETE FROM {t} WHERE {k} = %s AND {e} <= %s"
+        self.sql_by_expiry = f"SELECT {k} FROM {t} ORDER BY {e}, {k}"
+
+    def evict(self, cursor: Any, count: int) -> int:
+        # LIMIT is not portable SQL: read the first keys in expiry order, delete them by key.
+        cursor.execute(self.sql_by_expiry)
+        keys = [row[0] for row in cursor.fetchmany(count)]
+        deleted = 0
+        for start in range(0, len(keys), self.keys_per_chunk):
+            chunk = keys[start:start + self.keys_per_chunk]
+            cursor.execute(self.sql_delete_many(len(chunk)), chunk)
+            deleted += cursor.rowcount
+        return deleted
+
+    def purge_batch(self, cursor: Any, now: Any, batch: int) -> int:
+        cursor.execute(self.sql_delete_expired, [now])
+        return int(cursor.rowcount)
+
+    def _insert_or_false(self, cursor: Any, row: Row) -> bool:
+        try:
+            with transaction.atomic(using=self.connection.alias):
+                cursor.execute(self.sql_insert, row)
+        except IntegrityError:
+            return False
+        return True
+
+    def set_rows(self, cursor: Any, rows: Sequence[Row]) -> None:
+        with transaction.atomic(using=self.connection.alias):
+            for key, value, expires in rows:
+                for _attempt in range(3):
+                    cursor.execute(self.sql_update, [value, expires, key])
+                    if cursor.rowcount > 0 or self._insert_or_false(cursor, (key, value, expires)):
+                        break
+
+    def add(self, cursor: Any, row: Row, now: Any) -> bool:
+        with transaction.atomic(using=self.connection.alias):
+            cursor.execute(self.sql_add_clear, [row[0], now])
+            return self._insert_or_false(cursor, row)
+
+
+def dialect_for(connection: BaseDatabaseWrapper, table: str) -> Dialect:
+    if connection.vendor in ("sqlite", "postgresql"):
+        return UpsertDialect(connection, table)
+    if connection.vendor == "mysql":
+        return MySQLDialect(connection, table)
+    return PortableDialect(connection, table)
