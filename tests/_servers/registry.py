@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from .mariadb import mariadb_server
 from .memcached import memcached_server
 from .postgres import postgres_server
 from .redis import redis_server
@@ -40,12 +41,17 @@ SERVICES: dict[str, Service] = {
         lambda s: {"ALTCACHE_PG_HOST": s.host, "ALTCACHE_PG_PORT": str(s.port)},
         "apt-get install -y postgresql",
     ),
+    "mariadb": Service(
+        "mariadb", mariadb_server,
+        lambda s: {"ALTCACHE_MYSQL_HOST": s.host, "ALTCACHE_MYSQL_PORT": str(s.port)},
+        "apt-get install -y mariadb-server",
+    ),
 }
 
 # Which servers each test group needs; "core" backends need none.
 GROUP_SERVICES: dict[str, tuple[str, ...]] = {
     "core": (),
-    "db": ("postgres",),
+    "db": ("postgres", "mariadb"),
     "redis": ("redis",),
     "memcached": ("memcached",),
     "project": ("redis", "memcached", "postgres"),

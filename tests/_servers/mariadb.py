@@ -1,0 +1,89 @@
+"""A throwaway MariaDB server for the database-cache tests.
+
+Data directory in a temp dir, TCP on 127.0.0.1 only, a socket in the same dir.
+After start, ``root`` may connect from 127.0.0.1 without a password and the
+database ``altcache`` (tests/settings.py's ``mysql`` alias) exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .base import ServerProcess, free_port, make_tempdir, require_binary, wait_until
+
+# mariadbd refuses to run as root unless told which user to be; root is fine in a temp dir.
+RUN_AS = "root" if os.geteuid() == 0 else None
+BOOTSTRAP_SQL = (
+    "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'; "
+    "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION; "
+    "CREATE DATABASE IF NOT EXISTS altcache CHARACTER SET utf8mb4; "
+)
+
+
+@dataclass
+class MariaDBServer:
+    port: int
+    dir: Path
+    process: ServerProcess
+    host: str = "127.0.0.1"
+    database: str = "altcache"
+
+    @property
+    def socket(self) -> Path:
+        return self.dir / "mariadb.sock"
+
+    def client(self, sql: str, *, tcp: bool = False) -> subprocess.CompletedProcess[bytes]:
+        where = (["--protocol=TCP", "-h", self.host, "-P", str(self.port)] if tcp
+                 else [f"--socket={self.socket}"])
+        return subprocess.run([require_binary("mariadb"), "-uroot", *where, "-e", sql],
+                              capture_output=True, timeout=10)
+
+    def ready(self) -> bool:
+        return self.socket.exists() and self.client("SELECT 1").returncode == 0
+
+    def start(self) -> None:
+        self.process.start()
+        wait_until(self.ready, timeout=60, what=f"mariadbd on port {self.port}", proc=self.process)
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def stop(self) -> None:
+        self.process.stop(timeout=30)
+
+
+@contextlib.contextmanager
+def mariadb_server() -> Iterator[MariaDBServer]:
+    install_db = require_binary("mariadb-install-db")
+    mariadbd = require_binary("mariadbd")
+    require_binary("mariadb")
+    root = make_tempdir("mariadb")
+    data = root / "data"
+    user_args = [f"--user={RUN_AS}"] if RUN_AS else []
+    subprocess.run(
+        [install_db, "--no-defaults", f"--datadir={data}", *user_args,
+         "--auth-root-authentication-method=normal", "--skip-test-db"],
+        check=True, capture_output=True, timeout=180, cwd=root,
+    )
+    port = free_port()
+    argv = [mariadbd, "--no-defaults", f"--datadir={data}", f"--socket={root / 'mariadb.sock'}",
+            "--bind-address=127.0.0.1", f"--port={port}", "--skip-name-resolve",
+            f"--pid-file={root / 'mariadb.pid'}", "--innodb-flush-log-at-trx-commit=0",
+            "--innodb-buffer-pool-size=64M", "--max-connections=200", *user_args]
+    process = ServerProcess(argv, name="mariadb", log_path=root / "mariadb.log", cwd=root)
+    server = MariaDBServer(port=port, dir=root, process=process)
+    try:
+        server.start()
+        result = server.client(BOOTSTRAP_SQL)
+        if result.returncode != 0:
+            raise RuntimeError(f"MariaDB bootstrap failed: {result.stderr.decode(errors='replace')}")
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
