@@ -1,0 +1,250 @@
+"""The asyncio twin of ``client.RedisCacheClient``: same commands, over redis.asyncio.
+
+Mixed into the client class so ``cache._cache`` serves both; the sync methods never
+touch an event loop and these never block one. Clients (and their pools) are per
+event loop, taken from ``connection.ASYNC``; the last loop's clients are cached on
+the instance so the hot path is one identity check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from . import commands, connection
+from .commands import DELETE_BATCH, INCR, SCAN_COUNT, SET_MANY, log_corrupt
+
+
+def _build_async(topology: connection.Topology, index: int) -> Any:
+    import redis.asyncio
+
+    from .client import build_cluster
+
+    if topology.kind == "cluster":
+        return build_cluster(topology, asynchronous=True)
+    if topology.kind == "sentinel":
+        from redis.asyncio.sentinel import Sentinel
+
+        from .client import _sentinel_kwargs
+
+        sentinel = Sentinel(topology.sentinels, sentinel_kwargs=_sentinel_kwargs(topology))
+        return sentinel.master_for(topology.service_name, redis_class=redis.asyncio.Redis,
+                                   **topology.async_pool_options)
+    pool = topology.async_pool_class.from_url(topology.servers[index], **topology.async_pool_options)
+    return redis.asyncio.Redis(connection_pool=pool)
+
+
+class AsyncClientMixin:
+    _topology: connection.Topology
+    _servers: list[str]
+    _serializer: Any
+    _cluster: bool
+    _replicated: bool
+    _errors: tuple[type[BaseException], ...]
+    _noscript: type[BaseException]
+
+    def _init_async(self) -> None:
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._aclients: dict[int, Any] = {}
+        self._aleader_client: Any = None
+
+    # -- per-loop clients -----------------------------------------------------------
+    def _aclient_at(self, index: int) -> Any:
+        loop = asyncio.get_running_loop()
+        if loop is not self._aloop:
+            self._aloop, self._aclients, self._aleader_client = loop, {}, None
+        client = self._aclients.get(index)
+        if client is None:
+            from .client import pool_key
+
+            topology = self._topology
+            if self._cluster:
+                index = 0
+            registry = connection.ASYNC.for_loop(loop)
+            key = pool_key(topology, index, True)
+            client = registry.get(key)
+            if client is None:
+                client = registry.setdefault(key, _build_async(topology, index))
+            self._aclients[index] = client
+        return client
+
+    def _aleader(self) -> Any:
+        if self._aloop is asyncio.get_running_loop() and self._aleader_client is not None:
+            return self._aleader_client
+        client = self._aleader_client = self._aclient_at(0)
+        return client
+
+    def get_async_client(self, key: Any = None, *, write: bool = False) -> Any:
+        """The ``redis.asyncio.Redis`` for this event loop (the twin of ``get_client``)."""
+        return self._aclient_at(self._get_connection_pool_index(write))  # type: ignore[attr-defined]
+
+    async def _aread(self, *args: Any) -> Any:
+        if not self._replicated:
+            return await self._aleader().execute_command(*args)
+        from .client import REPLICA_RETRY_AFTER, _down_until
+
+        error: BaseException | None = None
+        for index in self._read_order():  # type: ignore[attr-defined]
+            try:
+                return await self._aclient_at(index).execute_command(*args)
+            except self._errors as exc:
+                if index:
+                    _down_until[self._servers[index]] = time.monotonic() + REPLICA_RETRY_AFTER
+                error = exc
+        assert error is not None
+        raise error
+
+    async def _ascript(self, client: Any, script: commands.Script, numkeys: int, *args: Any) -> Any:
+        try:
+            return await client.evalsha(script.sha, numkeys, *args)
+        except self._noscript:
+            return await client.eval(script.source, numkeys, *args)
+
+    async def _aloads(self, key: Any, data: bytes, default: Any) -> Any:
+        try:
+            return self._serializer.loads(data)
+        except Exception as exc:  # noqa: BLE001 - unreadable value = miss
+            log_corrupt(key, exc)
+            try:
+                await self._ascript(self._aleader(), commands.DELETE_IF_EQUAL, 1, key, data)
+            except self._errors:
+                pass
+            return default
+
+    # -- cache operations -----------------------------------------------------------
+    async def aadd(self, key: Any, value: Any, timeout: int | None) -> bool:
+        client = self._aleader()
+        if timeout == 0:
+            return not await client.execute_command("EXISTS", key)
+        value = self._serializer.dumps(value)
+        if timeout is None:
+            return bool(await client.execute_command("SET", key, value, "NX"))
+        return bool(await client.execute_command("SET", key, value, "EX", timeout, "NX"))
+
+    async def aget(self, key: Any, default: Any) -> Any:
+        if self._replicated:
+            data = await self._aread("GET", key)
+        else:
+            data = await self._aleader().execute_command("GET", key)
+        if data is None:
+            return default
+        try:
+            return self._serializer.loads(data)
+        except Exception:  # noqa: BLE001
+            return await self._aloads(key, data, default)
+
+    async def aset(self, key: Any, value: Any, timeout: int | None) -> None:
+        client = self._aleader()
+        if timeout == 0:
+            await client.execute_command("DEL", key)
+        elif timeout is None:
+            await client.execute_command("SET", key, self._serializer.dumps(value))
+        else:
+            await client.execute_command("SET", key, self._serializer.dumps(value), "EX", timeout)
+
+    async def atouch(self, key: Any, timeout: int | None) -> bool:
+        if timeout is None:
+            return bool(await self._aleader().execute_command("PERSIST", key))
+        return bool(await self._aleader().execute_command("EXPIRE", key, timeout))
+
+    async def adelete(self, key: Any) -> bool:
+        return bool(await self._aleader().execute_command("DEL", key))
+
+    async def aget_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        if self._cluster:
+            values = await self._aleader().mget_nonatomic(keys)
+        else:
+            values = await self._aread("MGET", *keys)
+        loads = self._serializer.loads
+        result = {}
+        for key, data in zip(keys, values):
+            if data is not None:
+                try:
+                    result[key] = loads(data)
+                except Exception:  # noqa: BLE001
+                    value = await self._aloads(key, data, result)
+                    if value is not result:
+                        result[key] = value
+        return result
+
+    async def ahas_key(self, key: Any) -> bool:
+        return bool(await self._aread("EXISTS", key))
+
+    async def aincr(self, key: Any, delta: int) -> Any:
+        value = await self._ascript(self._aleader(), INCR, 1, key, delta)
+        if value is None:
+            raise commands.missing_key(key)
+        return value
+
+    async def aset_many(self, data: dict[Any, Any], timeout: int | None) -> None:
+        if not data:
+            return
+        if timeout == 0:
+            await self.adelete_many(list(data))
+            return
+        client = self._aleader()
+        dumps = self._serializer.dumps
+        if timeout is None:
+            mapping = {key: dumps(value) for key, value in data.items()}
+            if self._cluster:
+                await client.mset_nonatomic(mapping)
+            else:
+                await client.mset(mapping)
+        elif self._cluster:
+            pipe = client.pipeline(transaction=False)
+            for key, value in data.items():
+                pipe.set(key, dumps(value), ex=timeout)
+            await pipe.execute()
+        else:
+            args = [*data, *[dumps(value) for value in data.values()], timeout]
+            await self._ascript(client, SET_MANY, len(data), *args)
+
+    async def adelete_many(self, keys: Iterable[Any]) -> int:
+        keys = list(keys)
+        if not keys:
+            return 0
+        if self._cluster:
+            return int(await self._aleader().delete(*keys))
+        return int(await self._aleader().execute_command("DEL", *keys))
+
+    async def aclear(self, pattern: str | None = None) -> bool:
+        if pattern is not None:
+            await self.adelete_pattern(pattern)
+            return True
+        return bool(await self._aleader().flushdb())
+
+    # -- extras ---------------------------------------------------------------------
+    async def attl(self, key: Any) -> int | None:
+        return commands.ttl_reply(await self._aleader().execute_command("TTL", key))
+
+    async def aexpire(self, key: Any, timeout: int | None) -> bool:
+        if timeout is None:
+            return await self.apersist(key)
+        return bool(await self._aleader().execute_command("EXPIRE", key, timeout))
+
+    async def apersist(self, key: Any) -> bool:
+        return bool(await self._aleader().execute_command("PERSIST", key))
+
+    def alock(self, key: Any, **kwargs: Any) -> Any:
+        return self._aleader().lock(key, **kwargs)
+
+    async def ascan_iter(self, pattern: str, count: int | None = None) -> AsyncIterator[Any]:
+        async for key in self._aleader().scan_iter(match=pattern, count=count or SCAN_COUNT):
+            yield key
+
+    async def adelete_pattern(self, pattern: str, count: int | None = None) -> int:
+        deleted = 0
+        batch: list[Any] = []
+        async for key in self.ascan_iter(pattern, count):
+            batch.append(key)
+            if len(batch) >= DELETE_BATCH:
+                deleted += await self.adelete_many(batch)
+                batch = []
+        if batch:
+            deleted += await self.adelete_many(batch)
+        return deleted

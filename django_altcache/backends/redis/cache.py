@@ -1,0 +1,229 @@
+"""``RedisCache``: Django's Redis backend with shared pools, native asyncio, atomic
+incr, replica fallback, Sentinel and Cluster. See docs/compat.md ("RedisCache").
+
+It subclasses Django's ``RedisCache`` so ``isinstance`` checks in user code hold;
+every method is overridden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
+
+from django.core import checks
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache, default_key_func
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.utils.functional import cached_property
+
+from django_altcache.options import CacheConfigError, options_of, split_location
+
+from . import connection
+from .client import RedisCacheClient
+from .commands import glob_escape
+
+_MAX_KEY = 250  # Django's MEMCACHE_MAX_KEY_LENGTH, the threshold of its key warning
+
+
+class RedisCache(DjangoRedisCache):
+    def __init__(self, server: Any, params: dict[str, Any]) -> None:
+        BaseCache.__init__(self, params)
+        options = options_of(params)
+        if isinstance(server, str) and server.strip().split("://", 1)[0] in connection.SENTINEL_SCHEMES:
+            self._servers = [server.strip()]  # commas separate sentinels here, not servers
+        else:
+            self._servers = split_location(server)
+        self._clear_prefix_only = bool(options.pop("clear_prefix_only", False))
+        self._class = RedisCacheClient
+        self._options = options
+
+    @cached_property
+    def _cache(self) -> RedisCacheClient:
+        return self._class(self._servers, **self._options)
+
+    def validate_key(self, key: str) -> None:
+        # Django walks every character in Python; a printable key without spaces that
+        # is short enough cannot trigger its warnings, so only others take that walk.
+        if len(key) <= _MAX_KEY and " " not in key and key.isprintable():
+            return
+        super().validate_key(key)
+
+    def check_backend(self, alias: str) -> list[checks.CheckMessage]:
+        try:
+            connection.parse(self._servers[0] if len(self._servers) == 1 else self._servers,
+                             dict(self._options))
+        except CacheConfigError as exc:
+            return [checks.Error(str(exc).replace("CACHES[...]", f"CACHES[{alias!r}]"),
+                                 obj=f"CACHES[{alias!r}]", id="django_altcache.E101")]
+        return []
+
+    # -- the BaseCache API ----------------------------------------------------------
+    def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        key = self.make_and_validate_key(key, version=version)
+        return self._cache.add(key, value, self.get_backend_timeout(timeout))
+
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        key = self.make_and_validate_key(key, version=version)
+        return self._cache.get(key, default)
+
+    def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> None:
+        key = self.make_and_validate_key(key, version=version)
+        self._cache.set(key, value, self.get_backend_timeout(timeout))
+
+    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        key = self.make_and_validate_key(key, version=version)
+        return self._cache.touch(key, self.get_backend_timeout(timeout))
+
+    def delete(self, key: Any, version: int | None = None) -> bool:
+        key = self.make_and_validate_key(key, version=version)
+        return self._cache.delete(key)
+
+    def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+        key_map = {self.make_and_validate_key(key, version=version): key for key in keys}
+        found = self._cache.get_many(key_map)
+        return {key_map[k]: v for k, v in found.items()}
+
+    def has_key(self, key: Any, version: int | None = None) -> bool:
+        key = self.make_and_validate_key(key, version=version)
+        return self._cache.has_key(key)
+
+    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> Any:
+        made = self.make_and_validate_key(key, version=version)
+        try:
+            return self._cache.incr(made, delta)
+        except ValueError:
+            raise ValueError(f"Key '{key}' not found.") from None
+
+    def set_many(self, data: dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT,
+                 version: int | None = None) -> list[Any]:
+        if data:
+            safe = {self.make_and_validate_key(key, version=version): value for key, value in data.items()}
+            self._cache.set_many(safe, self.get_backend_timeout(timeout))
+        return []
+
+    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
+        safe = [self.make_and_validate_key(key, version=version) for key in keys]
+        if safe:
+            self._cache.delete_many(safe)
+
+    def clear(self) -> bool:
+        return self._cache.clear(self._prefix_pattern() if self._clear_prefix_only else None)
+
+    # -- native asyncio twins ---------------------------------------------------------
+    async def aadd(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        key = self.make_and_validate_key(key, version=version)
+        return await self._cache.aadd(key, value, self.get_backend_timeout(timeout))
+
+    async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        key = self.make_and_validate_key(key, version=version)
+        return await self._cache.aget(key, default)
+
+    async def aset(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> None:
+        key = self.make_and_validate_key(key, version=version)
+        await self._cache.aset(key, value, self.get_backend_timeout(timeout))
+
+    async def atouch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        key = self.make_and_validate_key(key, version=version)
+        return await self._cache.atouch(key, self.get_backend_timeout(timeout))
+
+    async def adelete(self, key: Any, version: int | None = None) -> bool:
+        key = self.make_and_validate_key(key, version=version)
+        return await self._cache.adelete(key)
+
+    async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+        key_map = {self.make_and_validate_key(key, version=version): key for key in keys}
+        found = await self._cache.aget_many(key_map)
+        return {key_map[k]: v for k, v in found.items()}
+
+    async def ahas_key(self, key: Any, version: int | None = None) -> bool:
+        key = self.make_and_validate_key(key, version=version)
+        return await self._cache.ahas_key(key)
+
+    async def aincr(self, key: Any, delta: int = 1, version: int | None = None) -> Any:
+        made = self.make_and_validate_key(key, version=version)
+        try:
+            return await self._cache.aincr(made, delta)
+        except ValueError:
+            raise ValueError(f"Key '{key}' not found.") from None
+
+    async def aset_many(self, data: dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT,
+                        version: int | None = None) -> list[Any]:
+        if data:
+            safe = {self.make_and_validate_key(key, version=version): value for key, value in data.items()}
+            await self._cache.aset_many(safe, self.get_backend_timeout(timeout))
+        return []
+
+    async def adelete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
+        safe = [self.make_and_validate_key(key, version=version) for key in keys]
+        if safe:
+            await self._cache.adelete_many(safe)
+
+    async def aclear(self) -> bool:
+        return await self._cache.aclear(self._prefix_pattern() if self._clear_prefix_only else None)
+
+    # -- extras, named as django-redis names them ---------------------------------------
+    def ttl(self, key: Any, version: int | None = None) -> int | None:
+        """Seconds left; None when the key never expires; 0 when it does not exist."""
+        return self._cache.ttl(self.make_and_validate_key(key, version=version))
+
+    def expire(self, key: Any, timeout: Any, version: int | None = None) -> bool:
+        return self._cache.expire(self.make_and_validate_key(key, version=version),
+                                  self.get_backend_timeout(timeout))
+
+    def persist(self, key: Any, version: int | None = None) -> bool:
+        return self._cache.persist(self.make_and_validate_key(key, version=version))
+
+    def lock(self, key: Any, version: int | None = None, **kwargs: Any) -> Any:
+        """A ``redis.lock.Lock`` (kwargs: timeout, sleep, blocking, blocking_timeout, thread_local)."""
+        return self._cache.lock(self.make_and_validate_key(key, version=version), **kwargs)
+
+    def iter_keys(self, search: str, itersize: int | None = None, version: int | None = None) -> Iterator[Any]:
+        """Keys of this cache matching the glob ``search`` (SCAN, never KEYS), unprefixed."""
+        for raw in self._cache.scan_iter(self._pattern(search, version), itersize):
+            yield self._reverse_key(raw)
+
+    def delete_pattern(self, pattern: str, version: int | None = None, itersize: int | None = None) -> int:
+        return self._cache.delete_pattern(self._pattern(pattern, version), itersize)
+
+    async def attl(self, key: Any, version: int | None = None) -> int | None:
+        return await self._cache.attl(self.make_and_validate_key(key, version=version))
+
+    async def aexpire(self, key: Any, timeout: Any, version: int | None = None) -> bool:
+        return await self._cache.aexpire(self.make_and_validate_key(key, version=version),
+                                         self.get_backend_timeout(timeout))
+
+    async def apersist(self, key: Any, version: int | None = None) -> bool:
+        return await self._cache.apersist(self.make_and_validate_key(key, version=version))
+
+    def alock(self, key: Any, version: int | None = None, **kwargs: Any) -> Any:
+        """A ``redis.asyncio.lock.Lock`` for this event loop (use with ``async with``)."""
+        return self._cache.alock(self.make_and_validate_key(key, version=version), **kwargs)
+
+    async def aiter_keys(self, search: str, itersize: int | None = None,
+                         version: int | None = None) -> AsyncIterator[Any]:
+        async for raw in self._cache.ascan_iter(self._pattern(search, version), itersize):
+            yield self._reverse_key(raw)
+
+    async def adelete_pattern(self, pattern: str, version: int | None = None, itersize: int | None = None) -> int:
+        return await self._cache.adelete_pattern(self._pattern(pattern, version), itersize)
+
+    # -- key patterns -------------------------------------------------------------------
+    def _pattern(self, search: str, version: int | None) -> str:
+        version = self.version if version is None else version
+        if self.key_func is default_key_func:
+            return f"{glob_escape(self.key_prefix)}:{version}:{search}"
+        return self.key_func(search, self.key_prefix, version)
+
+    def _prefix_pattern(self) -> str:
+        """All keys this cache made, any version (needs Django's default KEY_FUNCTION)."""
+        if self.key_func is not default_key_func:
+            raise CacheConfigError(
+                "CACHES[...]['OPTIONS']['clear_prefix_only'] needs the default KEY_FUNCTION "
+                "(it deletes the keys matching '<KEY_PREFIX>:*')"
+            )
+        return f"{glob_escape(self.key_prefix)}:*"
+
+    def _reverse_key(self, raw: Any) -> Any:
+        key = raw.decode() if isinstance(raw, bytes) else raw
+        if self.key_func is default_key_func:
+            return key.split(":", 2)[2]
+        return key

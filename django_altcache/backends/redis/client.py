@@ -1,0 +1,329 @@
+"""The sync Redis client behind ``RedisCache._cache`` (Django's ``RedisCacheClient`` shape).
+
+Keys arrive already made and validated, timeouts already converted by
+``get_backend_timeout`` (None = forever, 0 = expire now, else whole seconds).
+Pools come from the process-wide registry in ``connection``; the ``redis.Redis``
+objects wrapping them are made once per instance, not per call.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.utils.module_loading import import_string
+
+from . import commands, connection
+from .aclient import AsyncClientMixin
+from .commands import DELETE_BATCH, INCR, SCAN_COUNT, SET_MANY, RedisSerializer, log_corrupt
+
+# A replica that failed is skipped for this long (per process), so reads do not pay
+# a connect attempt to a dead server each time.
+REPLICA_RETRY_AFTER = 1.0
+_down_until: dict[str, float] = {}
+
+
+def make_serializer(serializer: Any) -> Any:
+    if isinstance(serializer, str):
+        serializer = import_string(serializer)
+    if callable(serializer):
+        serializer = serializer()
+    return serializer or RedisSerializer()
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
+
+
+def build_pool(topology: connection.Topology, index: int) -> Any:
+    import redis
+
+    if topology.kind == "sentinel":
+        from redis.sentinel import Sentinel
+
+        sentinel = Sentinel(topology.sentinels, sentinel_kwargs=_sentinel_kwargs(topology))
+        return sentinel.master_for(topology.service_name, redis_class=redis.Redis,
+                                   **topology.pool_options).connection_pool
+    return topology.pool_class.from_url(topology.servers[index], **topology.pool_options)
+
+
+def _sentinel_kwargs(topology: connection.Topology) -> dict[str, Any]:
+    defaults = {key: topology.pool_options[key] for key in ("socket_connect_timeout", "socket_timeout")
+                if key in topology.pool_options}
+    return {**defaults, **topology.sentinel_kwargs}
+
+
+def build_cluster(topology: connection.Topology, asynchronous: bool = False) -> Any:
+    if asynchronous:
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+        options = topology.async_pool_options
+    else:
+        from redis.cluster import ClusterNode, RedisCluster
+        options = topology.pool_options
+    first = urlsplit(topology.servers[0])
+    auth = {}
+    if first.password:
+        auth["password"] = first.password
+        if first.username:
+            auth["username"] = first.username
+    options = {k: v for k, v in options.items() if k not in ("max_connections", "timeout")} \
+        if asynchronous else options
+    nodes = [ClusterNode(*_host_port(url)) for url in topology.servers]
+    return RedisCluster(startup_nodes=nodes, **{**auth, **options})
+
+
+def pool_key(topology: connection.Topology, index: int, asynchronous: bool) -> Any:
+    if asynchronous:
+        cls, options = topology.async_pool_class, topology.async_pool_options
+    else:
+        cls, options = topology.pool_class, topology.pool_options
+    target: Any = topology.servers[index] if topology.servers else None
+    if topology.kind == "sentinel":
+        target = (tuple(topology.sentinels), topology.service_name, connection.freeze(topology.sentinel_kwargs))
+    elif topology.kind == "cluster":
+        target = tuple(topology.servers)
+    return (topology.kind, cls, target, connection.freeze(options))
+
+
+class RedisCacheClient(AsyncClientMixin):
+    def __init__(self, servers: Any, serializer: Any = None, pool_class: Any = None,
+                 parser_class: Any = None, **options: Any) -> None:
+        import redis
+
+        self._lib = redis
+        self._client = redis.Redis
+        if isinstance(servers, str):
+            servers = [servers]
+        self._servers = list(servers)
+        self._serializer = make_serializer(serializer)
+        raw = dict(options)
+        if pool_class is not None:
+            raw["pool_class"] = pool_class
+        if parser_class is not None:
+            raw["parser_class"] = parser_class
+        location: Any = self._servers[0] if len(self._servers) == 1 else self._servers
+        self._topology = topology = connection.parse(location, raw)
+        self._pool_class = topology.pool_class
+        self._pool_options = topology.pool_options
+        self._cluster = topology.kind == "cluster"
+        self._replicated = topology.kind == "servers" and len(self._servers) > 1
+        self._pools: dict[int, Any] = {}
+        self._clients: dict[int, Any] = {}
+        self._errors = (redis.ConnectionError, redis.TimeoutError)
+        self._noscript = redis.exceptions.NoScriptError
+        self._leader = self._client_at(0)
+        self._init_async()
+
+    # -- Django's internals ---------------------------------------------------------
+    def _get_connection_pool_index(self, write: bool) -> int:
+        # Write to the first server; read from the others when there are any.
+        if write or not self._replicated:
+            return 0
+        return random.randint(1, len(self._servers) - 1)
+
+    def _get_connection_pool(self, write: bool) -> Any:
+        return self._pool_at(self._get_connection_pool_index(write))
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        return self._client_at(self._get_connection_pool_index(write))
+
+    def _pool_at(self, index: int) -> Any:
+        pool = self._pools.get(index)
+        if pool is None:
+            if self._cluster:
+                pool = self._client_at(0).get_default_node().redis_connection.connection_pool
+            else:
+                topology = self._topology
+                pool = connection.SYNC.get(pool_key(topology, index, False), topology.pool_options,
+                                           lambda: build_pool(topology, index))
+            self._pools[index] = pool
+        return pool
+
+    def _client_at(self, index: int) -> Any:
+        client = self._clients.get(index)
+        if client is None:
+            if self._cluster:
+                topology = self._topology
+                client = connection.SYNC.get(pool_key(topology, 0, False), topology.pool_options,
+                                             lambda: build_cluster(topology))
+            else:
+                client = self._client(connection_pool=self._pool_at(index))
+            self._clients[index] = client
+        return client
+
+    # -- routing --------------------------------------------------------------------
+    def _read_order(self) -> list[int]:
+        """A random live replica first, then the other replicas, then the leader."""
+        replicas = list(range(1, len(self._servers)))
+        random.shuffle(replicas)
+        now = time.monotonic()
+        live = [i for i in replicas if _down_until.get(self._servers[i], 0.0) <= now]
+        dead = [i for i in replicas if i not in live]
+        return [*live, 0, *dead]
+
+    def _read(self, *args: Any) -> Any:
+        if not self._replicated:
+            return self._leader.execute_command(*args)
+        error: Exception | None = None
+        for index in self._read_order():
+            try:
+                return self._client_at(index).execute_command(*args)
+            except self._errors as exc:
+                if index:
+                    _down_until[self._servers[index]] = time.monotonic() + REPLICA_RETRY_AFTER
+                error = exc
+        assert error is not None
+        raise error
+
+    def _script(self, client: Any, script: commands.Script, numkeys: int, *args: Any) -> Any:
+        try:
+            return client.evalsha(script.sha, numkeys, *args)
+        except self._noscript:
+            return client.eval(script.source, numkeys, *args)
+
+    def _loads(self, key: Any, data: bytes, default: Any) -> Any:
+        try:
+            return self._serializer.loads(data)
+        except Exception as exc:  # noqa: BLE001 - unreadable value = miss
+            log_corrupt(key, exc)
+            try:
+                self._script(self._leader, commands.DELETE_IF_EQUAL, 1, key, data)
+            except self._errors:
+                pass
+            return default
+
+    # -- cache operations -----------------------------------------------------------
+    def add(self, key: Any, value: Any, timeout: int | None) -> bool:
+        if timeout == 0:
+            # Stored-then-expired: True exactly when the key was absent; one trip.
+            return not self._leader.execute_command("EXISTS", key)
+        value = self._serializer.dumps(value)
+        if timeout is None:
+            return bool(self._leader.execute_command("SET", key, value, "NX"))
+        return bool(self._leader.execute_command("SET", key, value, "EX", timeout, "NX"))
+
+    def get(self, key: Any, default: Any) -> Any:
+        data = self._read("GET", key)
+        if data is None:
+            return default
+        try:
+            return self._serializer.loads(data)
+        except Exception:  # noqa: BLE001
+            return self._loads(key, data, default)
+
+    def set(self, key: Any, value: Any, timeout: int | None) -> None:
+        if timeout == 0:
+            self._leader.execute_command("DEL", key)
+        elif timeout is None:
+            self._leader.execute_command("SET", key, self._serializer.dumps(value))
+        else:
+            self._leader.execute_command("SET", key, self._serializer.dumps(value), "EX", timeout)
+
+    def touch(self, key: Any, timeout: int | None) -> bool:
+        if timeout is None:
+            return bool(self._leader.execute_command("PERSIST", key))
+        return bool(self._leader.execute_command("EXPIRE", key, timeout))
+
+    def delete(self, key: Any) -> bool:
+        return bool(self._leader.execute_command("DEL", key))
+
+    def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        if self._cluster:
+            values = self._leader.mget_nonatomic(keys)
+        else:
+            values = self._read("MGET", *keys)
+        loads = self._serializer.loads
+        result = {}
+        for key, data in zip(keys, values):
+            if data is not None:
+                try:
+                    result[key] = loads(data)
+                except Exception:  # noqa: BLE001
+                    value = self._loads(key, data, result)
+                    if value is not result:
+                        result[key] = value
+        return result
+
+    def has_key(self, key: Any) -> bool:
+        return bool(self._read("EXISTS", key))
+
+    def incr(self, key: Any, delta: int) -> Any:
+        client = self.get_client(key, write=True)
+        value = self._script(client, INCR, 1, key, delta)
+        if value is None:
+            raise commands.missing_key(key)
+        return value
+
+    def set_many(self, data: dict[Any, Any], timeout: int | None) -> None:
+        if not data:
+            return
+        if timeout == 0:
+            self.delete_many(list(data))
+            return
+        dumps = self._serializer.dumps
+        if timeout is None:
+            mapping = {key: dumps(value) for key, value in data.items()}
+            if self._cluster:
+                self._leader.mset_nonatomic(mapping)
+            else:
+                self._leader.mset(mapping)
+        elif self._cluster:
+            pipe = self._leader.pipeline(transaction=False)
+            for key, value in data.items():
+                pipe.set(key, dumps(value), ex=timeout)
+            pipe.execute()
+        else:
+            # One command for all keys and their expiry, applied atomically.
+            args = [*data, *[dumps(value) for value in data.values()], timeout]
+            self._script(self._leader, SET_MANY, len(data), *args)
+
+    def delete_many(self, keys: Iterable[Any]) -> int:
+        keys = list(keys)
+        if not keys:
+            return 0
+        if self._cluster:
+            return int(self._leader.delete(*keys))
+        return int(self._leader.execute_command("DEL", *keys))
+
+    def clear(self, pattern: str | None = None) -> bool:
+        if pattern is not None:
+            self.delete_pattern(pattern)
+            return True
+        return bool(self._leader.flushdb())
+
+    # -- extras (django-redis names) ------------------------------------------------
+    def ttl(self, key: Any) -> int | None:
+        return commands.ttl_reply(self._leader.execute_command("TTL", key))
+
+    def expire(self, key: Any, timeout: int | None) -> bool:
+        if timeout is None:
+            return self.persist(key)
+        return bool(self._leader.execute_command("EXPIRE", key, timeout))
+
+    def persist(self, key: Any) -> bool:
+        return bool(self._leader.execute_command("PERSIST", key))
+
+    def lock(self, key: Any, **kwargs: Any) -> Any:
+        return self._leader.lock(key, **kwargs)
+
+    def scan_iter(self, pattern: str, count: int | None = None) -> Iterator[Any]:
+        return self._leader.scan_iter(match=pattern, count=count or SCAN_COUNT)
+
+    def delete_pattern(self, pattern: str, count: int | None = None) -> int:
+        deleted = 0
+        batch: list[Any] = []
+        for key in self.scan_iter(pattern, count):
+            batch.append(key)
+            if len(batch) >= DELETE_BATCH:
+                deleted += self.delete_many(batch)
+                batch = []
+        if batch:
+            deleted += self.delete_many(batch)
+        return deleted
