@@ -96,8 +96,8 @@ class MemcachedCache(django_memcached.BaseMemcachedCache):
         except self._unavailable as exc:
             if not self._unreachable(exc, "delete after failed set"):
                 raise
-        logger.warning("memcached refused to store key %r (%s); its old value was deleted", key,
-                       error or "not stored")
+        logger.warning("memcached refused to store key %r (%r); its old value was deleted", key,
+                       error if error is not None else "not stored")
         if error is not None:
             raise error
 
