@@ -31,7 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=positive_int, default=10_000,
                             help="Rows deleted per statement (default 10000), to keep locks short.")
 
-    def handle(self, *aliases: str, **options: Any) -> None:
+    def handle(self, *args: str, **options: Any) -> None:
+        aliases: list[str] = options["aliases"]
         unknown = [alias for alias in aliases if alias not in settings.CACHES]
         if unknown:
             raise CommandError(f"Unknown cache alias(es): {', '.join(unknown)}; "
