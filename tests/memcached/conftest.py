@@ -62,3 +62,41 @@ def own_memcached() -> Iterator[MemcachedServer]:
 def three_memcached() -> Iterator[list[MemcachedServer]]:
     with contextlib.ExitStack() as stack:
         yield [stack.enter_context(contextlib.contextmanager(dedicated)(memcached_server)) for _ in range(3)]
+
+
+@pytest.fixture
+def unix_memcached() -> Iterator[str]:
+    """memcached on a unix socket only (``-s`` disables TCP); yields the socket path."""
+    import os
+    import shutil
+    import socket as socket_module
+
+    from tests._servers import ServerUnavailable
+    from tests._servers.base import ServerProcess, make_tempdir, require_binary, wait_until
+    from tests.conftest import missing_server
+
+    try:
+        binary = require_binary("memcached")
+    except ServerUnavailable as exc:
+        missing_server(str(exc))
+    directory = make_tempdir("memcached-unix")
+    # memcached drops to user nobody before creating the socket.
+    os.chmod(directory, 0o777)
+    path = str(directory / "memcached.sock")
+    process = ServerProcess([binary, "-s", path, "-a", "0777", "-m", "16", "-u", "nobody"], name="memcached",
+                            log_path=directory / "memcached.log", cwd=directory)
+
+    def answers() -> bool:
+        with socket_module.socket(socket_module.AF_UNIX) as sock:
+            sock.settimeout(1)
+            sock.connect(path)
+            sock.sendall(b"version\r\n")
+            return b"VERSION" in sock.recv(100)
+
+    process.start()
+    try:
+        wait_until(answers, timeout=20, what="memcached on a unix socket", proc=process)
+        yield path
+    finally:
+        process.stop()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -231,13 +231,28 @@ class PyLibMCDriver(Driver):
         lib = self.library
         self.client_class = lib.Client
         self.not_found = lib.NotFound
-        self.unavailable = tuple(
+        self._down = tuple(
             getattr(lib, name)
             for name in ("ConnectionError", "ServerDown", "ServerDead", "NoServers", "ReadError", "WriteError",
                          "UnknownReadFailure", "SocketCreateError", "ConnectionBindError", "HostLookupError",
                          "UnixSocketError")
             if hasattr(lib, name)
         )
+        self._base_error = lib.Error
+        self.unavailable = (lib.Error,)
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        if isinstance(exc, self._down):
+            return True
+        # libmemcached's MEMCACHED_TIMEOUT has no pylibmc class: it arrives as a bare
+        # pylibmc.Error "error 31 from memcached_get(...): ... A TIMEOUT OCCURRED".
+        return type(exc) is self._base_error and "TIMEOUT" in str(exc)
+
+    def _soft(self, exc: BaseException, what: str) -> bool:
+        if not self.is_unavailable(exc):
+            return False
+        logger.warning("memcached %s: server unavailable: %s", what, exc)
+        return True
 
     def client_options(self, options: dict[str, Any], location: Any) -> dict[str, Any]:
         behaviors = options.get("behaviors") or {}
@@ -284,8 +299,9 @@ class PyLibMCDriver(Driver):
             try:
                 if not func(item):
                     failed.append(item)
-            except self.unavailable as exc:
-                logger.warning("memcached %s: server unavailable: %s", what, exc)
+            except self._base_error as exc:
+                if not self._soft(exc, what):
+                    raise
                 failed.append(item)
         return failed
 
@@ -293,21 +309,26 @@ class PyLibMCDriver(Driver):
         # libmemcached's mget skips failed servers and returns what the others have.
         try:
             return client.get_multi(keys)
-        except self.unavailable as exc:
-            logger.warning("memcached get_many: server unavailable: %s", exc)
+        except self._base_error as exc:
+            if not self._soft(exc, "get_many"):
+                raise
             return {}
 
     def set_many(self, client: Any, data: dict[str, Any], timeout: int) -> list[str]:
         try:
             return list(client.set_multi(data, timeout))
-        except self.unavailable:
+        except self._base_error as exc:
+            if not self.is_unavailable(exc):
+                raise
             # pylibmc gives up on the whole batch when one server is down.
             return self._each_key("set_many", lambda key: client.set(key, data[key], timeout), data)
 
     def delete_many(self, client: Any, keys: list[str]) -> None:
         try:
             client.delete_multi(keys)
-        except self.unavailable:
+        except self._base_error as exc:
+            if not self.is_unavailable(exc):
+                raise
             self._each_key("delete_many", client.delete, keys)
 
 

@@ -1,0 +1,102 @@
+"""Several servers, consistent hashing, and outages with real processes killed and restarted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from .stats import server_stats
+
+PREFIX = "outage"
+KEYS = [f"key-{i}" for i in range(300)]
+
+# Short failure windows so the tests see a server come back within a few seconds.
+FAST_RECOVERY = {
+    "pymemcache": {"OPTIONS": {"retry_timeout": 0.2, "dead_timeout": 0.5}},
+    "pylibmc": {"OPTIONS": {"behaviors": {"retry_timeout": 1, "dead_timeout": 1}}},
+}
+
+
+def build(cache_for: Any, library: str, servers: list[Any]) -> Any:
+    return cache_for([s.location for s in servers], KEY_PREFIX=PREFIX, **FAST_RECOVERY[library])
+
+
+def owners(cache_for: Any, servers: list[Any]) -> list[set[str]]:
+    """Which keys each server holds, asked of each server alone."""
+    return [set(cache_for(s.location, KEY_PREFIX=PREFIX).get_many(KEYS)) for s in servers]
+
+
+def test_keys_spread_over_all_servers(cache_for, library, three_memcached):
+    cache = build(cache_for, library, three_memcached)
+    assert cache.set_many({key: key for key in KEYS}) == []
+    shares = owners(cache_for, three_memcached)
+    assert all(len(share) > 30 for share in shares), [len(s) for s in shares]
+    assert set().union(*shares) == set(KEYS) and sum(len(s) for s in shares) == len(KEYS)
+    assert all(server_stats(s.location)["curr_items"] == len(share) for s, share in zip(three_memcached, shares))
+
+
+def test_one_server_down_only_its_share_misses_and_it_comes_back(cache_for, library, three_memcached):
+    cache = build(cache_for, library, three_memcached)
+    cache.set_many({key: key for key in KEYS})
+    shares = owners(cache_for, three_memcached)
+    victim = three_memcached[1]
+    survivors = shares[0] | shares[2]
+    victim.kill()
+
+    for _ in range(3):  # first failure, retry window, and after the server is marked dead
+        assert set(cache.get_many(KEYS)) == survivors
+        assert {key for key in KEYS if cache.get(key) is not None} == survivors
+    assert cache.set_many({key: "again" for key in survivors}) == []
+    assert cache.get_many(sorted(survivors)[:5]) == {key: "again" for key in sorted(survivors)[:5]}
+    cache.set("fresh", 1)
+    cache.delete_many(KEYS)
+    for key in sorted(shares[1])[:3]:
+        cache.set(key, "while-down")  # no exception: a write to a dead server is a logged failure
+        cache.delete(key)
+
+    victim.start()
+    lost = sorted(shares[1])
+    deadline = time.monotonic() + 20
+    back = False
+    while not back and time.monotonic() < deadline:
+        cache.set_many({key: "back" for key in lost})
+        back = bool(set(cache_for(victim.location, KEY_PREFIX=PREFIX).get_many(lost)))
+        if not back:
+            time.sleep(0.2)
+    assert back, "the restarted server was never used again"
+
+
+def test_incr_with_server_down_raises_never_returns_false(cache_for, library, own_memcached):
+    cache = build(cache_for, library, [own_memcached])
+    cache.set("n", 1)
+    own_memcached.kill()
+    for _ in range(3):
+        with pytest.raises(Exception) as info:
+            cache.incr("n")
+        assert not isinstance(info.value, ValueError)
+    assert cache.get("n") is None
+    assert cache.get_many(["n"]) == {}
+    assert cache.add("x", 1) is False and cache.delete("n") is False and cache.touch("n") is False
+
+
+def test_stalled_server_does_not_hang_a_request(cache_for, library, own_memcached):
+    options = ({"OPTIONS": {"timeout": 0.3, "connect_timeout": 0.3}} if library == "pymemcache"
+               else {"OPTIONS": {"behaviors": {"receive_timeout": 300_000, "send_timeout": 300_000,
+                                               "_poll_timeout": 300, "connect_timeout": 300}}})
+    cache = cache_for(own_memcached.location, KEY_PREFIX="stall", **options)
+    cache.set("k", 1)
+    results: list[Any] = []
+    os.kill(own_memcached.process.pid, signal.SIGSTOP)
+    try:
+        worker = threading.Thread(target=lambda: results.append((cache.get("k", "default"), cache.get_many(["k"]))))
+        worker.start()
+        worker.join(30)  # generous bound: this detects a hang, not a speed
+        assert not worker.is_alive(), "get blocked on a stalled server"
+    finally:
+        os.kill(own_memcached.process.pid, signal.SIGCONT)
+    assert results == [("default", {})]
