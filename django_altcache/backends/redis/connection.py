@@ -18,6 +18,7 @@ Topologies:
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -54,15 +55,30 @@ class Topology:
     sentinel_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=None)
 def _driver_info() -> dict[str, Any]:
     # The same client name Django's backend sends (CLIENT SETINFO), so server-side
-    # tooling and Django's own test see a Django client.
+    # tooling and Django's own test see a Django client. Made once: the object keys
+    # the pool registry by identity (it is unhashable).
     import redis
 
     version = django.get_version()
     if hasattr(redis, "DriverInfo"):
         return {"driver_info": redis.DriverInfo().add_upstream_driver("django", version)}
     return {"lib_name": f"redis-py(django_v{version})"}
+
+
+@functools.lru_cache(maxsize=None)
+def _no_maint_notifications() -> dict[str, Any]:
+    # redis-py 8 skips its stale-connection check at pool checkout while
+    # maintenance notifications are "auto" (the default), so after a server restart
+    # every pooled asyncio connection fails once. They are a RESP3 feature of managed
+    # Redis; turned off unless OPTIONS set them. Made once: it keys the registry.
+    try:
+        from redis.maint_notifications import MaintNotificationsConfig
+    except ImportError:  # redis-py < 7
+        return {}
+    return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}
 
 
 def _check_url(url: str, location: Any) -> str:
@@ -139,7 +155,8 @@ def parse(location: Any, raw_options: dict[str, Any]) -> Topology:
     common = {
         "socket_connect_timeout": DEFAULT_SOCKET_CONNECT_TIMEOUT,
         "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
-        **_driver_info(),
+        **_driver_info(),  # the cached dict is copied into this one, never mutated
+        **(_no_maint_notifications() if kind != "cluster" else {}),
         **options,
     }
     sync_options = {"parser_class": parser_class or redis.connection.DefaultParser, **common}

@@ -1,0 +1,155 @@
+"""The drop-in contract: Django's bytes, Django's internals, Django's errors."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from typing import Any
+
+import pytest
+import redis
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+
+from django_altcache.backends.redis import RedisCache, RedisCacheClient
+from django_altcache.options import CacheConfigError
+
+VALUES: dict[str, Any] = {
+    "int": 42, "negative": -7, "big": 2**70, "bool": True, "float": 1.5, "str": "héllo",
+    "bytes": b"\x00\x80raw", "dict": {"a": [1, 2]}, "date": datetime.date(2024, 1, 2), "none_in": [None],
+}
+
+
+def test_values_written_by_django_are_read_by_ours_and_back(redis_url: str, prefix: str) -> None:
+    params = {"KEY_PREFIX": prefix}
+    theirs, ours = DjangoRedisCache(redis_url, params), RedisCache(redis_url, params)
+    theirs.set_many({f"d-{k}": v for k, v in VALUES.items()})
+    ours.set_many({f"o-{k}": v for k, v in VALUES.items()}, 60)
+    for name, value in VALUES.items():
+        assert ours.get(f"d-{name}") == value and type(ours.get(f"d-{name}")) is type(value)
+        assert theirs.get(f"o-{name}") == value and type(theirs.get(f"o-{name}")) is type(value)
+    assert ours.incr("d-int", 8) == 50
+    assert theirs.incr("o-int", 8) == 50
+    assert theirs.get("d-int") == 50 and ours.get("o-int") == 50
+
+
+def test_same_bytes_on_the_wire(cache: RedisCache, raw: redis.Redis) -> None:
+    cache.set("n", 12)
+    cache.set("s", "x")
+    assert raw.get(cache.make_key("n")) == b"12"
+    assert raw.get(cache.make_key("s"))[:1] == b"\x80"
+
+
+def test_internals_django_and_users_reach(cache_for: Any, redis_url: str) -> None:
+    cache = cache_for([redis_url, redis_url, redis_url])
+    client = cache._cache
+    assert isinstance(client, RedisCacheClient) and cache._class is RedisCacheClient
+    assert isinstance(client.get_client(), redis.Redis)
+    assert isinstance(client.get_client("k", write=True), redis.Redis)
+    assert client._get_connection_pool_index(write=True) == 0
+    assert all(1 <= client._get_connection_pool_index(write=False) <= 2 for _ in range(20))
+    assert isinstance(client._get_connection_pool(write=False), redis.ConnectionPool)
+    assert client._servers == [redis_url] * 3
+    assert client._serializer.dumps(5) == 5 and isinstance(client._serializer.dumps(True), bytes)
+    assert 0 in client._pools
+    assert isinstance(cache, DjangoRedisCache)
+
+
+def test_incr_errors_match_django(cache: RedisCache) -> None:
+    with pytest.raises(ValueError):
+        cache.incr("missing")
+    cache.set("text", "abc")
+    with pytest.raises(redis.ResponseError):
+        cache.incr("text")
+    assert cache.get("missing") is None  # incr on a missing key must not create it
+
+
+def test_pools_are_shared_across_instances_and_threads(redis_url: str) -> None:
+    pools: list[Any] = []
+
+    def grab() -> None:
+        cache = RedisCache(redis_url, {"OPTIONS": {"socket_timeout": 3}})
+        pools.append(cache._cache._get_connection_pool(write=True))
+
+    threads = [threading.Thread(target=grab) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(pools) == 8 and all(pool is pools[0] for pool in pools)
+    other = RedisCache(redis_url, {"OPTIONS": {"socket_timeout": 4}})._cache._get_connection_pool(True)
+    assert other is not pools[0] and other.connection_kwargs["socket_timeout"] == 4
+
+
+def test_pool_options_pass_through_and_finite_default_timeouts(redis_url: str) -> None:
+    pool = RedisCache(redis_url, {})._cache._get_connection_pool(write=True)
+    assert pool.connection_kwargs["socket_timeout"] == 5.0
+    assert pool.connection_kwargs["socket_connect_timeout"] == 2.0
+    custom = RedisCache(redis_url, {"OPTIONS": {"db": 3, "socket_timeout": 0.5, "retry_on_timeout": True,
+                                                "pool_class": "redis.BlockingConnectionPool"}})
+    pool = custom._cache._get_connection_pool(write=False)
+    assert isinstance(pool, redis.BlockingConnectionPool)
+    assert pool.connection_kwargs["db"] == 3 and pool.connection_kwargs["socket_timeout"] == 0.5
+
+
+def test_db_in_url_and_options(cache_for: Any, redis_url: str) -> None:
+    in_url = cache_for(f"{redis_url}/4")
+    in_url.set("where", 1)
+    assert redis.Redis.from_url(redis_url, db=4).get(in_url.make_key("where")) == b"1"
+    in_options = cache_for(redis_url, OPTIONS={"db": 5})
+    in_options.set("where", 2)
+    assert redis.Redis.from_url(redis_url, db=5).get(in_options.make_key("where")) == b"2"
+
+
+def test_unix_socket_and_password(cache_for: Any, tmp_path: Any) -> None:
+    from tests._servers.redis import redis_server
+    from tests.conftest import dedicated
+
+    sock = tmp_path / "r.sock"
+    gen = dedicated(redis_server, ["--unixsocket", str(sock), "--user", "alice", "on", ">pw", "~*", "&*", "+@all"])
+    server = next(gen)
+    try:
+        over_unix = cache_for(f"unix://{sock}?db=2")
+        over_unix.set("k", "v")
+        assert over_unix.get("k") == "v"
+        as_user = cache_for(f"redis://alice:pw@127.0.0.1:{server.port}/2")
+        assert as_user.get("k") == "v"
+        wrong = cache_for(f"redis://alice:nope@127.0.0.1:{server.port}/2")
+        with pytest.raises(redis.AuthenticationError):
+            wrong.get("k")
+    finally:
+        gen.close()
+    pool = RedisCache("redis://:s3cret@127.0.0.1:1/0", {})._cache._get_connection_pool(True)
+    assert pool.connection_kwargs["password"] == "s3cret"
+
+
+def test_tls_url_selects_ssl_connections(redis_url: str) -> None:
+    pool = RedisCache(redis_url.replace("redis://", "rediss://"), {})._cache._get_connection_pool(True)
+    assert pool.connection_class is redis.SSLConnection
+
+
+@pytest.mark.parametrize("location, fragment", [
+    ("http://127.0.0.1:6379", "LOCATION"),
+    ("", "LOCATION"),
+    ("sentinel://127.0.0.1:26379", "service_name"),
+    ("sentinel://127.0.0.1:x/svc", "bad sentinel address"),
+])
+def test_bad_location_names_the_setting(location: str, fragment: str) -> None:
+    cache = RedisCache(location, {})
+    with pytest.raises(CacheConfigError, match=fragment):
+        cache._cache  # noqa: B018
+    errors = cache.check_backend("default")
+    assert errors and "CACHES['default']" in errors[0].msg
+
+
+def test_bad_serializer_names_the_option(redis_url: str) -> None:
+    with pytest.raises(CacheConfigError, match="pool_class"):
+        RedisCache(redis_url, {"OPTIONS": {"pool_class": "nope.Nope"}})._cache  # noqa: B018
+
+
+def test_key_warnings_still_raised(cache: RedisCache) -> None:
+    from django.core.cache.backends.base import CacheKeyWarning
+
+    with pytest.warns(CacheKeyWarning):
+        cache.set("has space", 1)
+    with pytest.warns(CacheKeyWarning):
+        cache.set("x" * 300, 1)
