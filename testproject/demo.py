@@ -53,25 +53,34 @@ def heading(text: str) -> None:
 def start_servers(stack: contextlib.ExitStack) -> None:
     """Start each server the site can use and export its address as settings.py reads it."""
     heading("Servers")
+    started: list[str] = []
+
+    def say_stopped() -> None:
+        if started:
+            print(paint(f"\nStopped {', '.join(started)}.", "dim"))
+
+    stack.callback(say_stopped)  # registered first, so it runs after every server below has stopped
     for name in ("redis", "memcached", "postgres"):
         service = SERVICES[name]
-        started = time.monotonic()
+        began = time.monotonic()
         try:
             server = stack.enter_context(service.start())
         except ServerUnavailable as exc:
             print(f"  {paint('–', 'dim')} {name:<10} not started: {exc}")
             continue
+        started.append(name)
         env = service.env(server)
         os.environ.update(env)
         address = env.get("ALTCACHE_REDIS_URL") or env.get("ALTCACHE_MEMCACHED_LOCATION") or \
             f"{env['ALTCACHE_PG_HOST']}:{env['ALTCACHE_PG_PORT']}"
-        print(f"  {mark(True)} {name:<10} {address:<28} ready in {time.monotonic() - started:.1f} s")
+        print(f"  {mark(True)} {name:<10} {address:<28} ready in {time.monotonic() - began:.1f} s")
 
 
 def set_up_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demosite.settings")
     import django
     from django.conf import settings
+    from django.core.cache import caches
     from django.core.management import call_command
     from django.db import connections, router
 
@@ -82,8 +91,6 @@ def set_up_django() -> None:
     call_command("createcachetable")
     db = connections["default"]
     table = settings.CACHES["db"]["LOCATION"]
-    from django.core.cache import caches
-
     model = caches["db"].cache_model_class
     print(f"  {mark(True)} {db.display_name} ({db.settings_dict['NAME']}): migrated, cache table "
           f"{table!r} created in {time.monotonic() - started:.1f} s")
@@ -178,9 +185,10 @@ def report_views(client_class: Callable[[], Any], report: Report) -> None:
 
     first, second = fetch(client, "/session/"), fetch(client, "/session/")
     in_cache = "your session is in the cache" in second.body
+    engine = settings.SESSION_ENGINE.rsplit(".", 1)[-1]
     report.check(second.number("visits") == 2 and in_cache,
                  f"GET /session/       visits {first.number('visits')} → {second.number('visits')}, session "
-                 f"{'found' if in_cache else 'NOT found'} in '{settings.SESSION_CACHE_ALIAS}' ({settings.SESSION_ENGINE.rsplit('.', 1)[-1]})")
+                 f"{'found' if in_cache else 'NOT found'} in '{settings.SESSION_CACHE_ALIAS}' ({engine} engine)")
 
 
 def report_async(report: Report) -> None:
@@ -199,6 +207,14 @@ def report_async(report: Report) -> None:
                  f"with await cache.aincr/aget/aset on {second['backend']}, {millis:.1f} ms per request")
 
 
+def report_holdings(client: Any) -> None:
+    heading("Where the demo's own values ended up (GET /caches.json again)")
+    for p in client.get("/caches.json").json()["caches"]:
+        if p["holds"]:
+            values = ", ".join(f"{key}={value!r}" for key, value in p["holds"].items())
+            print(f"    {p['alias']:<11}{values}")
+
+
 def self_check() -> int:
     from django.core.cache import caches
     from django.test import Client
@@ -209,6 +225,7 @@ def self_check() -> int:
     report_caches(Client(), report)
     report_views(Client, report)
     report_async(report)
+    report_holdings(Client())
     print()
     if report.failures:
         print(paint(f"{report.failures} check(s) failed.", "red"))
@@ -226,9 +243,12 @@ def serve(port: int) -> None:
 
 
 def close_connections() -> None:
-    from django.db import connections
+    from django.apps import apps
 
-    connections.close_all()
+    if apps.ready:
+        from django.db import connections
+
+        connections.close_all()
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -244,10 +264,9 @@ def main(argv: list[str]) -> int:
     print(paint("django-altcache demo", "bold") + " — Django's cache API, on django-altcache's backends")
     try:
         with contextlib.ExitStack() as stack:
-            stack.callback(print, paint("\nServers stopped.", "dim"))
             start_servers(stack)
-            set_up_django()
             stack.callback(close_connections)  # PostgreSQL's shutdown waits for its clients to leave
+            set_up_django()
             status = self_check()
             if args.serve:
                 serve(args.port)  # runserver exits through SystemExit on Ctrl-C; the stack still unwinds

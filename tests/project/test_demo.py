@@ -69,6 +69,6 @@ def test_demo_serve_runs_the_site_until_interrupted(tmp_path: Path) -> None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, out
-    assert "Servers stopped." in out
+    assert "Stopped redis, memcached, postgres." in out
     ports = started_ports(out)
     assert len(ports) == 3 and not any(port_open(p) for p in ports), out
