@@ -196,7 +196,10 @@ class FileBasedCache(FastKeysMixin, DjangoFileBasedCache):
     def _add_file(self, fname: str, data: bytes, blocking: bool) -> bool:
         self._make_room(blocking)
         with self._locked(fname, blocking):
-            if self._live(fname, _files.read_file(fname), locked=True) is not None:
+            current = _files.read_file(fname)
+            offset = self._live(fname, current, locked=True)
+            # A live header over a corrupt value is a miss for get(), so add() wins over it.
+            if offset is not None and self._value(fname, current, offset, locked=True) is not _MISSING:  # type: ignore[arg-type]
                 return False
             self._store(fname, data)
             return True
