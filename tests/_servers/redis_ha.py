@@ -19,6 +19,8 @@ from .base import ServerProcess, free_port, make_tempdir, require_binary, tcp_co
 from .redis import RedisServer, redis_argv, redis_server
 
 SERVICE = "altcache"
+# Redis 7 waits 5 s before a diskless full sync to batch replicas; ours is alone.
+LEADER_ARGS = ["--repl-diskless-sync-delay", "0"]
 # Sentinel timers (sentinel.conf): a leader silent this long is "subjectively down";
 # a failover attempt that stalls is retried after failover-timeout.
 DOWN_AFTER_MS = 1000
@@ -87,7 +89,7 @@ def redis_sentinel(sentinels: int = 3) -> Iterator[SentinelTopology]:
         raise ValueError(f"sentinels must be 1..3, got {sentinels}")
     binary = require_binary("redis-server")
     with contextlib.ExitStack() as stack:
-        leader = stack.enter_context(redis_server())
+        leader = stack.enter_context(redis_server(LEADER_ARGS))
         replica = stack.enter_context(redis_server(["--replicaof", "127.0.0.1", str(leader.port)]))
         wait_until(lambda: "master_link_status:up" in _info("127.0.0.1", replica.port, b"INFO replication\r\n"),
                    timeout=20, what="replica sync")

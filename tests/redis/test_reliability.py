@@ -121,8 +121,9 @@ def _incr_worker(url: str, prefix: str, threads: int, per_thread: int) -> None:
 def test_no_lost_increments_across_processes_and_threads(cache: RedisCache, redis_url: str,
                                                          prefix: str) -> None:
     cache.set("counter", 0, 600)
-    cache._cache._get_connection_pool(True)  # the children inherit a pool: it must reset after fork
-    ctx = multiprocessing.get_context("fork")
+    # spawn, not fork: earlier tests leave threads behind, and forking a threaded
+    # process can deadlock the child.
+    ctx = multiprocessing.get_context("spawn")
     processes = [ctx.Process(target=_incr_worker, args=(redis_url, prefix, 4, 250)) for _ in range(4)]
     for process in processes:
         process.start()
