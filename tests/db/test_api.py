@@ -158,3 +158,17 @@ def test_async_twins(cache):
         await sync_to_async(connections.close_all)()
 
     asyncio.run(scenario())
+
+
+def test_incr_with_a_stale_guess_from_another_writer(make_cache):
+    # Two instances stand for two processes: each one's remembered value goes stale.
+    first, second = make_cache(), make_cache()
+    first.set("n", 0, None)
+    for expected in range(1, 11):
+        writer = first if expected % 2 else second
+        assert writer.incr("n") == expected
+    second.set("n", 100)
+    assert first.incr("n") == 101
+    first.delete("n")
+    with pytest.raises(ValueError):
+        second.incr("n")

@@ -40,6 +40,7 @@ FOREVER = datetime.max.replace(microsecond=0)
 # average, while the table overshoots MAX_ENTRIES by about MAX_ENTRIES / budget rows.
 CULL_CHECK_BUDGET = 100
 CAS_ATTEMPTS = 200
+MEMO_SIZE = 1024
 LOCKED_RETRIES = 6
 CORRUPT = (ValueError, EOFError, pickle.UnpicklingError)  # binascii.Error is a ValueError
 
@@ -55,6 +56,8 @@ class DatabaseCache(BaseDatabaseCache):
             options, "CULL_PROBABILITY", probability, None, location=table)
         self.unlogged: bool = pop_option(options, "UNLOGGED", truthy, False, location=table)
         self._dialects: dict[tuple[str, str], Dialect] = {}
+        # incr's first guess per (alias, key): the (text, value) this process last wrote.
+        self._last_written: dict[tuple[str, str], tuple[str, Any]] = {}
 
     # Plumbing: routing, dialects, keys, times, values.
 
@@ -249,24 +252,43 @@ class DatabaseCache(BaseDatabaseCache):
         """Compare-and-swap on the stored text: atomic without locks, expiry untouched.
 
         Python must unpickle the value, so the database cannot add by itself; the
-        UPDATE only applies if the row still holds what we read (and is live).
+        UPDATE only applies if the row still holds what we read (and is live). The
+        value this process last wrote is tried first, which makes the common case
+        (a counter this process keeps bumping) one statement; a wrong guess costs
+        one statement more and is never wrong, because the swap compares.
         """
         made_key = self._key(key, version)
         alias = self._write_alias()
+        memo_key = (alias, made_key)
+
+        def swap(dialect: Dialect, cursor: Any, raw: Any, current: Any, now: Any) -> tuple[bool, Any]:
+            new_value = current + delta
+            encoded = self._encode(new_value)
+            cursor.execute(dialect.sql_cas, [encoded, made_key, raw, now])
+            if cursor.rowcount > 0:
+                if len(self._last_written) >= MEMO_SIZE:
+                    self._last_written.clear()
+                self._last_written[memo_key] = (encoded, new_value)
+                return True, new_value
+            return False, None
 
         def work(dialect: Dialect, cursor: Any) -> Any:
-            for _attempt in range(CAS_ATTEMPTS):
+            guess = self._last_written.pop(memo_key, None)
+            if guess is not None:
+                done, new_value = swap(dialect, cursor, guess[0], guess[1], self._now(dialect))
+                if done:
+                    return new_value
+            for attempt in range(CAS_ATTEMPTS):
                 now = self._now(dialect)
                 cursor.execute(dialect.sql_get, [made_key, now])
                 row = cursor.fetchone()
                 if row is None:
                     raise ValueError(f"Key '{made_key}' not found")
                 raw = dialect.connection.ops.process_clob(row[0])
-                new_value = self._decode(dialect, raw) + delta
-                cursor.execute(dialect.sql_cas, [self._encode(new_value), made_key, raw, now])
-                if cursor.rowcount > 0:
+                done, new_value = swap(dialect, cursor, raw, self._decode(dialect, raw), now)
+                if done:
                     return new_value
-                time.sleep(random.random() * 0.001 * min(_attempt, 20))
+                time.sleep(random.random() * 0.001 * min(attempt, 20))
             raise DatabaseError(
                 f"Database cache table {self._table!r}: incr({made_key!r}) lost the race "
                 f"{CAS_ATTEMPTS} times in a row")
