@@ -37,7 +37,12 @@ class SharedClient:
         return client
 
     def reset(self) -> None:
-        """Drop the clients without closing them: after fork their sockets belong to the parent."""
+        """Forget the clients without closing them: after fork their sockets belong to the parent.
+
+        They are kept alive on purpose: freeing a pylibmc client sends ``quit`` on its
+        sockets, which would close the parent's connections.
+        """
+        _inherited.append((self._client, self._local))
         self._lock = threading.Lock()
         self._client = None
         self._local = threading.local()
@@ -53,6 +58,7 @@ class SharedClient:
 
 
 _registry: dict[Hashable, SharedClient] = {}
+_inherited: list[Any] = []
 _registry_lock = threading.Lock()
 
 
