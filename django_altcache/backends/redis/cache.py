@@ -35,6 +35,20 @@ class RedisCache(DjangoRedisCache):
         self._clear_prefix_only = bool(options.pop("clear_prefix_only", False))
         self._class = RedisCacheClient
         self._options = options
+        # Django's key function and validation, inlined, unless a subclass or
+        # KEY_FUNCTION replaces them (then theirs run, unchanged).
+        cls = type(self)
+        self._inline_keys = (self.key_func is default_key_func and cls.make_key is BaseCache.make_key
+                             and cls.validate_key is RedisCache.validate_key
+                             and cls.make_and_validate_key is BaseCache.make_and_validate_key)
+
+    def make_and_validate_key(self, key: Any, version: int | None = None) -> str:
+        if not self._inline_keys:
+            return super().make_and_validate_key(key, version=version)
+        made = f"{self.key_prefix}:{self.version if version is None else version}:{key}"
+        if len(made) > _MAX_KEY or " " in made or not made.isprintable():
+            BaseCache.validate_key(self, made)
+        return made
 
     @cached_property
     def _cache(self) -> RedisCacheClient:
@@ -77,8 +91,18 @@ class RedisCache(DjangoRedisCache):
         key = self.make_and_validate_key(key, version=version)
         return self._cache.delete(key)
 
+    def _key_map(self, keys: Iterable[Any], version: int | None) -> dict[str, Any]:
+        if not self._inline_keys:
+            return {self.make_and_validate_key(key, version=version): key for key in keys}
+        head = f"{self.key_prefix}:{self.version if version is None else version}:"
+        key_map = {f"{head}{key}": key for key in keys}
+        for made in key_map:
+            if len(made) > _MAX_KEY or " " in made or not made.isprintable():
+                BaseCache.validate_key(self, made)
+        return key_map
+
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
-        key_map = {self.make_and_validate_key(key, version=version): key for key in keys}
+        key_map = self._key_map(keys, version)
         found = self._cache.get_many(key_map)
         return {key_map[k]: v for k, v in found.items()}
 
@@ -130,7 +154,7 @@ class RedisCache(DjangoRedisCache):
         return await self._cache.adelete(key)
 
     async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
-        key_map = {self.make_and_validate_key(key, version=version): key for key in keys}
+        key_map = self._key_map(keys, version)
         found = await self._cache.aget_many(key_map)
         return {key_map[k]: v for k, v in found.items()}
 

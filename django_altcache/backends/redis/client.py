@@ -116,6 +116,7 @@ class RedisCacheClient(AsyncClientMixin):
         self._errors = (redis.ConnectionError, redis.TimeoutError)
         self._noscript = redis.exceptions.NoScriptError
         self._leader = self._client_at(0)
+        self._lexec = self._leader.execute_command  # bound once: the hot path's one call
         self._init_async()
 
     # -- Django's internals ---------------------------------------------------------
@@ -167,7 +168,7 @@ class RedisCacheClient(AsyncClientMixin):
 
     def _read(self, *args: Any) -> Any:
         if not self._replicated:
-            return self._leader.execute_command(*args)
+            return self._lexec(*args)
         error: Exception | None = None
         for index in self._read_order():
             try:
@@ -200,14 +201,14 @@ class RedisCacheClient(AsyncClientMixin):
     def add(self, key: Any, value: Any, timeout: int | None) -> bool:
         if timeout == 0:
             # Stored-then-expired: True exactly when the key was absent; one trip.
-            return not self._leader.execute_command("EXISTS", key)
+            return not self._lexec("EXISTS", key)
         value = self._serializer.dumps(value)
         if timeout is None:
-            return bool(self._leader.execute_command("SET", key, value, "NX"))
-        return bool(self._leader.execute_command("SET", key, value, "EX", timeout, "NX"))
+            return bool(self._lexec("SET", key, value, "NX"))
+        return bool(self._lexec("SET", key, value, "EX", timeout, "NX"))
 
     def get(self, key: Any, default: Any) -> Any:
-        data = self._read("GET", key)
+        data = self._read("GET", key) if self._replicated else self._lexec("GET", key)
         if data is None:
             return default
         try:
@@ -216,20 +217,20 @@ class RedisCacheClient(AsyncClientMixin):
             return self._loads(key, data, default)
 
     def set(self, key: Any, value: Any, timeout: int | None) -> None:
-        if timeout == 0:
-            self._leader.execute_command("DEL", key)
-        elif timeout is None:
-            self._leader.execute_command("SET", key, self._serializer.dumps(value))
+        if timeout is None:
+            self._lexec("SET", key, self._serializer.dumps(value))
+        elif timeout:
+            self._lexec("SET", key, self._serializer.dumps(value), "EX", timeout)
         else:
-            self._leader.execute_command("SET", key, self._serializer.dumps(value), "EX", timeout)
+            self._lexec("DEL", key)
 
     def touch(self, key: Any, timeout: int | None) -> bool:
         if timeout is None:
-            return bool(self._leader.execute_command("PERSIST", key))
-        return bool(self._leader.execute_command("EXPIRE", key, timeout))
+            return bool(self._lexec("PERSIST", key))
+        return bool(self._lexec("EXPIRE", key, timeout))
 
     def delete(self, key: Any) -> bool:
-        return bool(self._leader.execute_command("DEL", key))
+        return bool(self._lexec("DEL", key))
 
     def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
         keys = list(keys)
@@ -290,7 +291,7 @@ class RedisCacheClient(AsyncClientMixin):
             return 0
         if self._cluster:
             return int(self._leader.delete(*keys))
-        return int(self._leader.execute_command("DEL", *keys))
+        return int(self._lexec("DEL", *keys))
 
     def clear(self, pattern: str | None = None) -> bool:
         if pattern is not None:
@@ -300,15 +301,15 @@ class RedisCacheClient(AsyncClientMixin):
 
     # -- extras (django-redis names) ------------------------------------------------
     def ttl(self, key: Any) -> int | None:
-        return commands.ttl_reply(self._leader.execute_command("TTL", key))
+        return commands.ttl_reply(self._lexec("TTL", key))
 
     def expire(self, key: Any, timeout: int | None) -> bool:
         if timeout is None:
             return self.persist(key)
-        return bool(self._leader.execute_command("EXPIRE", key, timeout))
+        return bool(self._lexec("EXPIRE", key, timeout))
 
     def persist(self, key: Any) -> bool:
-        return bool(self._leader.execute_command("PERSIST", key))
+        return bool(self._lexec("PERSIST", key))
 
     def lock(self, key: Any, **kwargs: Any) -> Any:
         return self._leader.lock(key, **kwargs)
