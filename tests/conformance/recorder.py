@@ -19,6 +19,7 @@ from django.test.runner import DiscoverRunner
 # Worst first: a test whose subtest failed stays failed when the test itself ends.
 _RANK = {"passed": 0, "expected_failure": 0, "skipped": 1, "failed": 2, "error": 2, "unexpected_success": 2}
 RECORDS: dict[str, dict[str, Any]] = {}
+STARTED: dict[str, float] = {}
 
 
 def _record(test: Any, status: str, detail: str = "") -> None:
@@ -33,14 +34,14 @@ def _record(test: Any, status: str, detail: str = "") -> None:
 def recording(base: type[unittest.TextTestResult]) -> type[unittest.TextTestResult]:
     class RecordingResult(base):  # type: ignore[valid-type, misc]
         def startTest(self, test: Any) -> None:
-            self._altcache_started = time.perf_counter()
+            STARTED[test.id()] = time.perf_counter()
             super().startTest(test)
 
         def stopTest(self, test: Any) -> None:
             super().stopTest(test)
-            entry = RECORDS.get(test.id())
-            if entry is not None:
-                entry["duration"] = round(time.perf_counter() - self._altcache_started, 3)
+            started, entry = STARTED.pop(test.id(), None), RECORDS.get(test.id())
+            if started is not None and entry is not None:  # skipped classes never start
+                entry["duration"] = round(time.perf_counter() - started, 3)
 
         def addSuccess(self, test: Any) -> None:
             super().addSuccess(test)

@@ -140,9 +140,11 @@ def report(verdict: Verdict, missing_backend: dict[str, str], stale: list[str]) 
     for (run, cls), c in sorted(verdict.per_class.items(), key=lambda item: (item[0][1], item[0][0])):
         mark = "  <-- FAIL" if c["failed"] else ""
         out.append(f"{run:<11} {cls:<45} {c['passed']:>5} {c['failed']:>5} {c['allowed']:>5} {c['skipped']:>5}{mark}")
+    if verdict.missing:
+        out.append("")
     for cls, failures in sorted(verdict.missing.items()):
         runs = sorted({o.run for o in failures})
-        out.append(f"\nMISSING BACKEND: {cls} [{', '.join(runs)}]: {len(failures)} failed because "
+        out.append(f"MISSING BACKEND: {cls} [{', '.join(runs)}]: {len(failures)} failed because "
                    f"{missing_backend[cls]}")
     if verdict.unexpected:
         out.append(f"\nunexpected failures ({len(verdict.unexpected)}):")

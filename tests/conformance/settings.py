@@ -65,7 +65,12 @@ def databases(run: str, tag: str) -> dict[str, dict[str, object]]:
                   "PORT": os.environ["ALTCACHE_MYSQL_PORT"], "OPTIONS": {"charset": "utf8mb4"}}
     else:
         raise ValueError(f"unknown database run {run!r}")
-    return {alias: {**server, "TEST": {"NAME": f"test_altcache_{tag}_{alias}"}} for alias in ("default", "other")}
+    test: dict[str, object] = {}
+    if run == "mysql":
+        # The server's default charset may be latin1; Django's cache tests use non-ASCII keys.
+        test = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    return {alias: {**server, "TEST": {**test, "NAME": f"test_altcache_{tag}_{alias}"}}
+            for alias in ("default", "other")}
 
 
 def caches(prefix: str) -> dict[str, dict[str, object]]:
