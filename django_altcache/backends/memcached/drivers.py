@@ -118,7 +118,7 @@ class PyMemcacheDriver(Driver):
         self.not_found = KeyError  # never raised by pymemcache; missing keys come back as None
         self._base_error = pymemcache.exceptions.MemcacheError
         self._closed_error = pymemcache.exceptions.MemcacheUnexpectedCloseError
-        self.unavailable = (OSError, self._base_error)
+        self.unavailable = (OSError, self._base_error, KeyError)
         self._pickle_serde = pymemcache.serde.pickle_serde
 
     def client_options(self, options: dict[str, Any], location: Any) -> dict[str, Any]:
@@ -146,8 +146,11 @@ class PyMemcacheDriver(Driver):
         return lambda shared: self.new_client(servers, options)
 
     def is_unavailable(self, exc: BaseException) -> bool:
-        # HashClient raises a bare MemcacheError when every server is marked dead.
-        return isinstance(exc, (OSError, self._closed_error)) or type(exc) is self._base_error
+        # HashClient raises a bare MemcacheError when every server is marked dead, and
+        # its failure bookkeeping is not thread-safe: two threads retiring the same
+        # failed server race on a dict pop (KeyError). pymemcache raises KeyError nowhere else.
+        return (isinstance(exc, (OSError, self._closed_error, KeyError))
+                or type(exc) is self._base_error)
 
     def incr(self, client: Any, key: str, delta: int) -> int | None:
         value = client.decr(key, -delta) if delta < 0 else client.incr(key, delta)
