@@ -152,7 +152,7 @@ def main(argv: list[str]) -> int:
         try:
             tests_dir = prepare(args, version, work)
         except fetch.FetchError as exc:
-            log(f"FAIL: cannot get Django {version}'s tests: {exc}")
+            log(f"FAIL: cannot get Django {version}'s tests (--django-dir DIR uses a local source tree): {exc}")
             write_summary(args.summary, failure)
             return 1
         classes = groups.test_classes(tests_dir / "cache")

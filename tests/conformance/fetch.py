@@ -85,7 +85,7 @@ def download_sdist(version: str, directory: Path, log) -> Path:
         raise FetchError(f"pip download django=={version} did not finish in {DOWNLOAD_TIMEOUT}s") from exc
     found = _find_sdist(directory, version)
     if proc.returncode != 0 or not found:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        tail = "\n".join(line[:300] for line in (proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise FetchError(f"pip download django=={version} failed (exit {proc.returncode}):\n{tail}")
     return found
 
