@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -128,8 +129,13 @@ def write_summary(path: Path | None, summary: dict[str, int]) -> None:
         path.write_text(json.dumps(summary) + "\n")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # so the children are stopped and the work dir removed
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     version = fetch.installed_version()
     prefix = PREFIXES[args.target]

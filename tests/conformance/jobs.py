@@ -6,6 +6,8 @@ concurrency comes from several runtests.py processes over disjoint test classes.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import signal
@@ -16,6 +18,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+
+try:  # loaded here, not in the forked child
+    _PRCTL = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _PRCTL = None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child: if this driver is killed outright (runtests.py kills it on
+    Ctrl-C), Linux sends the child SIGTERM instead of leaving it running against
+    servers that are being stopped."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -78,7 +95,8 @@ def run_jobs(jobs: list[Job], tests_dir: Path, *, parallel: int, timeout: float,
                 logfile = open(job.log_path(tests_dir), "w")
                 logfile.write(" ".join(cmd) + "\n")
                 proc = subprocess.Popen(cmd, cwd=tests_dir, env=env, text=True, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=_die_with_parent)
                 assert proc.stdout is not None
                 pump = threading.Thread(target=_pump, args=(proc.stdout, logfile, f"[{job.name}] " if verbose else None),
                                         daemon=True)
