@@ -19,7 +19,6 @@ pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
 
 def raw_expires(alias, table, key):
-    connection = connections[alias]
     value = rows(alias, table)[key][1]
     if isinstance(value, str):  # SQLite returns the text as stored
         value = datetime.fromisoformat(value)
@@ -172,3 +171,31 @@ def test_incr_with_a_stale_guess_from_another_writer(make_cache):
     first.delete("n")
     with pytest.raises(ValueError):
         second.incr("n")
+
+
+@pytest.mark.django_db(databases=["default", "postgres"], transaction=True)
+def test_postgres_prepared_statements_when_the_database_enables_them(postgres_port, settings):
+    from django_altcache.backends.db import DatabaseCache
+
+    from .conftest import OneDatabaseRouter, create_table, drop_table
+
+    settings.DATABASE_ROUTERS = [OneDatabaseRouter("postgres")]
+    connection = connections["postgres"]
+    connection.ensure_connection()
+    raw = connection.connection
+    saved = raw.prepare_threshold
+    create_table("postgres", "prepared cache")
+    try:
+        raw.prepare_threshold = 0  # as OPTIONS {"prepare_threshold": 0} would
+        cache = DatabaseCache("prepared cache", {})
+        for round_no in range(3):
+            cache.set("p", round_no)
+            assert cache.get("p") == round_no
+            assert cache.incr("p", 10) == round_no + 10
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            prepared = [row[0] for row in cursor.fetchall()]
+        assert any('"prepared cache"' in sql and "SELECT" in sql for sql in prepared)
+    finally:
+        raw.prepare_threshold = saved
+        drop_table("postgres", "prepared cache")

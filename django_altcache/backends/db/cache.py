@@ -10,7 +10,6 @@ and evicts expired rows, then the soonest-expiring ones.
 from __future__ import annotations
 
 import base64
-import binascii
 import pickle
 import random
 import time
@@ -24,7 +23,7 @@ from django.core.cache.backends.db import BaseDatabaseCache
 from django.db import DatabaseError, OperationalError, connections, router, transaction
 from django.utils import timezone
 
-from ...options import CacheConfigError, options_of, pop_option, probability
+from ...options import options_of, pop_option, probability
 from ..base import logger
 from .dialects import Dialect, dialect_for
 from .schema import check_table_name, truthy
@@ -120,7 +119,7 @@ class DatabaseCache(BaseDatabaseCache):
         connection = dialect.connection
         for attempt in range(LOCKED_RETRIES + 1):
             try:
-                with connection.cursor() as cursor:
+                with dialect.cursor() as cursor:
                     return work(dialect, cursor)
             except OperationalError as exc:
                 if (attempt == LOCKED_RETRIES or connection.vendor != "sqlite"
@@ -194,8 +193,9 @@ class DatabaseCache(BaseDatabaseCache):
         alias = self._write_alias()
         try:
             with transaction.atomic(using=alias, savepoint=connections[alias].in_atomic_block):
-                with connections[alias].cursor() as cursor:
-                    cursor.execute(self._dialect(alias).sql_drop_value, [key, raw])
+                dialect = self._dialect(alias)
+                with dialect.cursor() as cursor:
+                    cursor.execute(dialect.sql_drop_value, [key, raw])
         except DatabaseError:
             logger.exception("Database cache table %r: could not remove corrupt key %r", self._table, key)
 
@@ -357,13 +357,8 @@ class DatabaseCache(BaseDatabaseCache):
             if deleted < batch:
                 return total
 
-    def check_backend(self, alias: str) -> list[Any]:
-        return []
-
 
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
-
-__all__ = ["DatabaseCache", "CacheConfigError"]

@@ -15,6 +15,11 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+try:  # psycopg 3 only; with psycopg2 PostgreSQL uses Django's cursors
+    import psycopg
+except ImportError:  # pragma: no cover - depends on the installed driver
+    psycopg = None
+
 Row = tuple[str, str, Any]  # (cache_key, value, adapted expires)
 
 # Rows per multi-row INSERT and keys per IN list, before the vendor's parameter limit.
@@ -55,6 +60,9 @@ class Dialect:
 
     def value_equals(self) -> str:
         return f"{self.v} = %s"
+
+    def cursor(self) -> Any:
+        return self.connection.cursor()
 
     def placeholders(self, count: int) -> str:
         return ", ".join(["%s"] * count)
@@ -109,6 +117,74 @@ class UpsertDialect(Dialect):
     def add(self, cursor: Any, row: Row, now: Any) -> bool:
         cursor.execute(self.sql_add, [*row, now])
         return cursor.rowcount > 0
+
+
+class PostgresDialect(UpsertDialect):
+    """PostgreSQL: the upserts above, sent with server-side binding (psycopg 3).
+
+    Django's cursors bind parameters client-side, so the server parses and plans
+    every statement again; binding server-side is faster, and when the database's
+    OPTIONS enable prepared statements (``prepare_threshold`` not None; Django
+    leaves them off for transaction poolers) our fixed statements are prepared
+    once per connection. When queries are being logged (DEBUG, assertNumQueries),
+    Django's own cursor is used so they are seen.
+    """
+
+    vendor = "postgresql"
+
+    def __init__(self, connection: BaseDatabaseWrapper, table: str) -> None:
+        super().__init__(connection, table)
+        self.fixed_sql = frozenset({
+            self.sql_get, self.sql_has_key, self.sql_touch, self.sql_delete, self.sql_cas,
+            self.sql_set, self.sql_add, self.sql_count, self.sql_delete_expired,
+        })
+
+    def cursor(self) -> Any:
+        connection = self.connection
+        if connection.queries_logged or psycopg is None:
+            return connection.cursor()
+        connection.ensure_connection()
+        raw = connection.connection
+        if not isinstance(raw, psycopg.Connection):
+            return connection.cursor()
+        prepare = raw.prepare_threshold is not None
+        return ServerBindingCursor(connection, raw, self.fixed_sql if prepare else frozenset())
+
+
+class ServerBindingCursor:
+    """The part of Django's CursorWrapper we use, over a psycopg 3 server-binding cursor."""
+
+    def __init__(self, db: BaseDatabaseWrapper, raw: Any, prepared: frozenset[str]) -> None:
+        self.db = db
+        self.prepared = prepared
+        self.cursor = psycopg.Cursor(raw)
+
+    def __enter__(self) -> "ServerBindingCursor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.cursor.close()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.db.validate_no_broken_transaction()
+        with self.db.wrap_database_errors:
+            self.cursor.execute(sql, params, prepare=sql in self.prepared)
+
+    def fetchone(self) -> Any:
+        with self.db.wrap_database_errors:
+            return self.cursor.fetchone()
+
+    def fetchall(self) -> Any:
+        with self.db.wrap_database_errors:
+            return self.cursor.fetchall()
+
+    def fetchmany(self, size: int) -> Any:
+        with self.db.wrap_database_errors:
+            return self.cursor.fetchmany(size)
+
+    @property
+    def rowcount(self) -> int:
+        return self.cursor.rowcount
 
 
 class MySQLDialect(Dialect):
@@ -204,7 +280,9 @@ class PortableDialect(Dialect):
 
 
 def dialect_for(connection: BaseDatabaseWrapper, table: str) -> Dialect:
-    if connection.vendor in ("sqlite", "postgresql"):
+    if connection.vendor == "postgresql":
+        return PostgresDialect(connection, table)
+    if connection.vendor == "sqlite":
         return UpsertDialect(connection, table)
     if connection.vendor == "mysql":
         return MySQLDialect(connection, table)
