@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import django
 import pytest
 
 from .conftest import Factory
@@ -170,7 +171,10 @@ async def test_async_twins_same_results_as_sync(backend_pair: tuple[Factory, Fac
     theirs, ours = backend_pair
     expected = api_scenario(theirs())
     assert await async_api_scenario(ours()) == expected
-    assert await async_api_scenario(theirs()) == expected  # the scenario itself is a faithful twin
+    if django.VERSION >= (6, 0):
+        # The scenario itself is a faithful twin. (Django 5.2's own aincr() is not: it goes
+        # through aget/aset, so its "not found" message names the raw key, unlike incr().)
+        assert await async_api_scenario(theirs()) == expected
 
 
 def test_key_prefix_version_and_key_function(backend_pair: tuple[Factory, Factory]) -> None:
