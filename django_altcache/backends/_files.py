@@ -121,14 +121,28 @@ def write_file(directory: str, path: str, data: bytes) -> bool:
     return is_new
 
 
-def read_file(path: str) -> bytes | None:
+# has_key needs only the expiry header (21 bytes as Django writes it): reading this much
+# spares reading big values, and still holds the longest header any pickle protocol makes.
+HEAD_BYTES = 4096
+
+
+def read_file(path: str, limit: int = -1) -> bytes | None:
     # builtins.open, looked up at call time like Django's backend does: Django's tests
     # patch it to simulate races and I/O errors.
     try:
         with open(path, "rb") as fh:
-            return fh.read()
+            return fh.read(limit)
     except FileNotFoundError:
         return None
+
+
+def unchanged(seen: bytes, current: bytes | None) -> bool:
+    """Whether a file still holds what was read from it (``seen`` may be a HEAD_BYTES prefix)."""
+    if current is None:
+        return False
+    if len(seen) == HEAD_BYTES:
+        return current.startswith(seen)
+    return current == seen
 
 
 class Busy(Exception):
@@ -191,6 +205,12 @@ class DirState:
     def removed(self) -> None:
         if self.count:
             self.count -= 1
+
+    def forked(self) -> None:
+        # A child process starts with its own view (other processes' files are now
+        # "unknown"), and a fresh lock: the parent's may have been held by a thread
+        # that does not exist in the child.
+        self.count, self.writes, self.scan_lock = None, 0, threading.Lock()
 
 
 def rescan_every(max_entries: int) -> int:

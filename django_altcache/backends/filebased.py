@@ -58,6 +58,17 @@ def _state_for(directory: str) -> _files.DirState:
         return _states.setdefault(directory, _files.DirState())
 
 
+def _after_fork_in_child() -> None:
+    global _states_lock
+    _states_lock = Lock()
+    for state in _states.values():
+        state.forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class FileBasedCache(FastKeysMixin, DjangoFileBasedCache):
     def __init__(self, dir: Any, params: dict[str, Any]) -> None:
         super().__init__(dir, params)  # abspath, and the directory created 0o700 as Django does
@@ -106,8 +117,7 @@ class FileBasedCache(FastKeysMixin, DjangoFileBasedCache):
             return
         try:
             with _files.key_lock(fname, blocking=False):
-                current = _files.read_file(fname)
-                if current == seen:
+                if _files.unchanged(seen, _files.read_file(fname)):
                     self._remove(fname)
         except (Busy, FileNotFoundError):
             pass  # someone is writing this key, or the directory is gone: nothing to drop
@@ -131,7 +141,7 @@ class FileBasedCache(FastKeysMixin, DjangoFileBasedCache):
 
     def has_key(self, key: Any, version: Any = None) -> bool:
         fname = self._key_to_file(key, version)
-        return self._live(fname, _files.read_file(fname), locked=False) is not None
+        return self._live(fname, _files.read_file(fname, _files.HEAD_BYTES), locked=False) is not None
 
     # -- writing ----------------------------------------------------------------------
 

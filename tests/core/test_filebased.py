@@ -275,3 +275,19 @@ def test_directory_removed_under_us_is_recreated(make_dir: Callable[[], str]) ->
     cache.set("b", 3)
     assert cache.get("b") == 3
     assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+
+
+def test_has_key_on_a_big_entry_reads_the_header_only(make_dir: Callable[[], str]) -> None:
+    cache = FileBasedCache(make_dir(), {})
+    big = os.urandom(100_000)  # incompressible: the file is far bigger than the bytes has_key reads
+    cache.set("live", big, 600)
+    cache.set("dead", big, 600)
+    path = entry_path(cache._dir, "dead")
+    with open(path, "r+b") as fh:  # expire it in place, keeping the value
+        expiry = pickle.load(fh)
+        rest = fh.read()
+        fh.seek(0)
+        fh.write(pickle.dumps(expiry - 3600, pickle.HIGHEST_PROTOCOL) + rest)
+    assert cache.has_key("live") is True and cache.get("live") == big
+    assert cache.has_key("dead") is False
+    assert not os.path.exists(path)

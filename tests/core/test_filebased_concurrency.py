@@ -197,3 +197,23 @@ async def test_uncontended_async_calls_stay_on_the_event_loop(
     assert await cache.atouch("a", 100) is True
     assert await cache.aget_many(["a", "b"]) == {"a": 2, "b": 2}
     assert await cache.adelete("b") is True
+
+
+def cull_in_child(directory: str, queue: Any) -> None:
+    cache = FileBasedCache(directory, {"OPTIONS": {"MAX_ENTRIES": 20}})
+    for i in range(100):
+        cache.set(f"child{i}", i)
+    queue.put(len(_files.scan(directory, ".djcache")))
+
+
+def test_a_forked_child_culls_although_the_parent_was_scanning(make_dir: Callable[[], str]) -> None:
+    directory = make_dir()
+    cache = FileBasedCache(directory, {"OPTIONS": {"MAX_ENTRIES": 20}})
+    cache.set("parent", 1)
+    queue = fork.Queue()
+    with cache._state.scan_lock:  # as if a parent thread were scanning at fork time
+        child = fork.Process(target=cull_in_child, args=(directory, queue))
+        child.start()
+        count = queue.get(timeout=JOIN_TIMEOUT)
+    child.join(JOIN_TIMEOUT)
+    assert child.exitcode == 0 and count <= 20
