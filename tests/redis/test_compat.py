@@ -153,3 +153,27 @@ def test_key_warnings_still_raised(cache: RedisCache) -> None:
         cache.set("has space", 1)
     with pytest.warns(CacheKeyWarning):
         cache.set("x" * 300, 1)
+
+
+@pytest.mark.parametrize("key", ["plain", 42, "ünïcode", "x" * 240, "with:colons"])
+@pytest.mark.parametrize("version", [None, 3])
+def test_inlined_key_making_is_djangos(cache: RedisCache, key: Any, version: Any) -> None:
+    from django.core.cache.backends.base import BaseCache
+
+    assert cache.make_and_validate_key(key, version) == BaseCache.make_and_validate_key(cache, key, version)
+    assert cache._key_map([key], version) == {BaseCache.make_key(cache, key, version): key}
+
+
+def test_custom_key_function_and_subclass_hooks_are_honoured(redis_url: str, prefix: str) -> None:
+    class Upper(RedisCache):
+        def make_key(self, key: Any, version: Any = None) -> str:
+            return super().make_key(str(key).upper(), version)
+
+    upper = Upper(redis_url, {"KEY_PREFIX": prefix})
+    upper.set("a", 1)
+    assert upper.get_many(["a"]) == {"a": 1}
+    assert redis.Redis.from_url(redis_url).get(f"{prefix}:1:A") == b"1"
+    custom = RedisCache(redis_url, {"KEY_PREFIX": prefix, "KEY_FUNCTION": lambda k, p, v: f"custom-{p}-{k}"})
+    custom.set("b", 2)
+    assert redis.Redis.from_url(redis_url).get(f"custom-{prefix}-b") == b"2"
+    assert custom.get_many(["b"]) == {"b": 2}

@@ -153,23 +153,25 @@ class AsyncClientMixin:
         return bool(await self._aleader().execute_command("DEL", key))
 
     async def aget_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
-        keys = list(keys)
-        if not keys:
+        return await self.aget_many_mapped({key: key for key in keys})
+
+    async def aget_many_mapped(self, key_map: dict[Any, Any]) -> dict[Any, Any]:
+        if not key_map:
             return {}
         if self._cluster:
-            values = await self._aleader().mget_nonatomic(keys)
+            values = await self._aleader().mget_nonatomic(list(key_map))
+        elif self._replicated:
+            values = await self._aread("MGET", *key_map)
         else:
-            values = await self._aread("MGET", *keys)
-        loads = self._serializer.loads
-        result = {}
-        for key, data in zip(keys, values):
-            if data is not None:
-                try:
-                    result[key] = loads(data)
-                except Exception:  # noqa: BLE001
-                    value = await self._aloads(key, data, result)
-                    if value is not result:
-                        result[key] = value
+            values = await self._aleader().execute_command("MGET", *key_map)
+        corrupt: dict[Any, bytes] = {}
+        # Decoding is the sync client's (no I/O); only the clean-up is awaited here.
+        result = self._decode_many(key_map, values, corrupt)  # type: ignore[attr-defined]
+        for made, data in corrupt.items():
+            try:
+                await self._ascript(self._aleader(), commands.DELETE_IF_EQUAL, 1, made, data)
+            except self._errors:
+                pass
         return result
 
     async def ahas_key(self, key: Any) -> bool:

@@ -36,14 +36,15 @@ class RedisCache(DjangoRedisCache):
         self._class = RedisCacheClient
         self._options = options
         # Django's key function and validation, inlined, unless a subclass or
-        # KEY_FUNCTION replaces them (then theirs run, unchanged).
+        # KEY_FUNCTION replaces them (then theirs run, unchanged). key_func is checked
+        # per call: code (Django's tests) may assign it on the instance.
         cls = type(self)
-        self._inline_keys = (self.key_func is default_key_func and cls.make_key is BaseCache.make_key
+        self._inline_keys = (cls.make_key is BaseCache.make_key
                              and cls.validate_key is RedisCache.validate_key
-                             and cls.make_and_validate_key is BaseCache.make_and_validate_key)
+                             and cls.make_and_validate_key is RedisCache.make_and_validate_key)
 
     def make_and_validate_key(self, key: Any, version: int | None = None) -> str:
-        if not self._inline_keys:
+        if not self._inline_keys or self.key_func is not default_key_func:
             return super().make_and_validate_key(key, version=version)
         made = f"{self.key_prefix}:{self.version if version is None else version}:{key}"
         if len(made) > _MAX_KEY or " " in made or not made.isprintable():
@@ -92,19 +93,19 @@ class RedisCache(DjangoRedisCache):
         return self._cache.delete(key)
 
     def _key_map(self, keys: Iterable[Any], version: int | None) -> dict[str, Any]:
-        if not self._inline_keys:
+        if not self._inline_keys or self.key_func is not default_key_func:
             return {self.make_and_validate_key(key, version=version): key for key in keys}
         head = f"{self.key_prefix}:{self.version if version is None else version}:"
         key_map = {f"{head}{key}": key for key in keys}
-        for made in key_map:
-            if len(made) > _MAX_KEY or " " in made or not made.isprintable():
-                BaseCache.validate_key(self, made)
+        # One C-level pass over all keys; the per-key check only when something is off.
+        joined = "".join(key_map)
+        if " " in joined or not joined.isprintable() or max(map(len, key_map), default=0) > _MAX_KEY:
+            for made in key_map:
+                self.validate_key(made)
         return key_map
 
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
-        key_map = self._key_map(keys, version)
-        found = self._cache.get_many(key_map)
-        return {key_map[k]: v for k, v in found.items()}
+        return self._cache.get_many_mapped(self._key_map(keys, version))
 
     def has_key(self, key: Any, version: int | None = None) -> bool:
         key = self.make_and_validate_key(key, version=version)
@@ -154,9 +155,7 @@ class RedisCache(DjangoRedisCache):
         return await self._cache.adelete(key)
 
     async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
-        key_map = self._key_map(keys, version)
-        found = await self._cache.aget_many(key_map)
-        return {key_map[k]: v for k, v in found.items()}
+        return await self._cache.aget_many_mapped(self._key_map(keys, version))
 
     async def ahas_key(self, key: Any, version: int | None = None) -> bool:
         key = self.make_and_validate_key(key, version=version)

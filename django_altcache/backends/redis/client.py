@@ -9,6 +9,7 @@ objects wrapping them are made once per instance, not per call.
 from __future__ import annotations
 
 import random
+from pickle import loads as _pickle_loads
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -100,6 +101,7 @@ class RedisCacheClient(AsyncClientMixin):
             servers = [servers]
         self._servers = list(servers)
         self._serializer = make_serializer(serializer)
+        self._fast_pickle = type(self._serializer) is RedisSerializer and self._serializer.protocol >= 2
         raw = dict(options)
         if pool_class is not None:
             raw["pool_class"] = pool_class
@@ -191,10 +193,7 @@ class RedisCacheClient(AsyncClientMixin):
             return self._serializer.loads(data)
         except Exception as exc:  # noqa: BLE001 - unreadable value = miss
             log_corrupt(key, exc)
-            try:
-                self._script(self._leader, commands.DELETE_IF_EQUAL, 1, key, data)
-            except self._errors:
-                pass
+            self._drop_corrupt(key, data)
             return default
 
     # -- cache operations -----------------------------------------------------------
@@ -233,24 +232,53 @@ class RedisCacheClient(AsyncClientMixin):
         return bool(self._lexec("DEL", key))
 
     def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
-        keys = list(keys)
-        if not keys:
+        return self.get_many_mapped({key: key for key in keys})
+
+    def get_many_mapped(self, key_map: dict[Any, Any]) -> dict[Any, Any]:
+        """MGET the made keys of ``key_map``; the result is keyed by its values."""
+        if not key_map:
             return {}
         if self._cluster:
-            values = self._leader.mget_nonatomic(keys)
+            values = self._leader.mget_nonatomic(list(key_map))
+        elif self._replicated:
+            values = self._read("MGET", *key_map)
         else:
-            values = self._read("MGET", *keys)
+            values = self._lexec("MGET", *key_map)
+        corrupt: dict[Any, bytes] = {}
+        result = self._decode_many(key_map, values, corrupt)
+        for made, data in corrupt.items():
+            self._drop_corrupt(made, data)
+        return result
+
+    def _decode_many(self, key_map: dict[Any, Any], values: list[Any], corrupt: dict[Any, bytes]) -> dict[Any, Any]:
+        """Decode MGET replies (no I/O, shared with the async twin); undecodable ones are
+        logged and collected in ``corrupt`` (made key -> bytes) for the caller to drop."""
         loads = self._serializer.loads
         result = {}
-        for key, data in zip(keys, values):
-            if data is not None:
-                try:
-                    result[key] = loads(data)
-                except Exception:  # noqa: BLE001
-                    value = self._loads(key, data, result)
-                    if value is not result:
-                        result[key] = value
+        if self._fast_pickle:
+            # Django's format, decoded inline: pickles start with the PROTO opcode.
+            for (made, key), data in zip(key_map.items(), values):
+                if data is not None:
+                    try:
+                        result[key] = _pickle_loads(data) if data[0] == 0x80 else loads(data)
+                    except Exception as exc:  # noqa: BLE001 - unreadable value = miss
+                        log_corrupt(made, exc)
+                        corrupt[made] = data
+        else:
+            for (made, key), data in zip(key_map.items(), values):
+                if data is not None:
+                    try:
+                        result[key] = loads(data)
+                    except Exception as exc:  # noqa: BLE001
+                        log_corrupt(made, exc)
+                        corrupt[made] = data
         return result
+
+    def _drop_corrupt(self, key: Any, data: bytes) -> None:
+        try:
+            self._script(self._leader, commands.DELETE_IF_EQUAL, 1, key, data)
+        except self._errors:
+            pass
 
     def has_key(self, key: Any) -> bool:
         return bool(self._read("EXISTS", key))
