@@ -83,6 +83,7 @@ class Verdict:
     unexpected: list[Outcome] = field(default_factory=list)
     allowed_passing: list[Outcome] = field(default_factory=list)
     per_class: dict[tuple[str, str], Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    seconds: Counter[tuple[str, str]] = field(default_factory=Counter)
     missing: dict[str, list[Outcome]] = field(default_factory=lambda: defaultdict(list))
     problems: list[str] = field(default_factory=list)  # failures outside any test (crash, no server)
 
@@ -105,6 +106,7 @@ def judge(all_outcomes: Iterable[Outcome], allowed: list[Allowed], django_versio
         by_id[entry.test_id].append(entry)
     for outcome in all_outcomes:
         counts = verdict.per_class[(outcome.run, class_of(outcome.test_id))]
+        verdict.seconds[(outcome.run, class_of(outcome.test_id))] += outcome.duration
         is_allowed = any(e.matches(outcome.run, django_version) for e in by_id.get(outcome.test_id, ()))
         if outcome.status in FAILING:
             if is_allowed:
@@ -136,10 +138,11 @@ def _head(detail: str) -> str:
 
 
 def report(verdict: Verdict, missing_backend: dict[str, str], stale: list[str]) -> list[str]:
-    out = ["", f"{'run':<11} {'test class':<45} {'pass':>5} {'fail':>5} {'allow':>5} {'skip':>5}"]
+    out = ["", f"{'run':<11} {'test class':<45} {'pass':>5} {'fail':>5} {'allow':>5} {'skip':>5} {'secs':>5}"]
     for (run, cls), c in sorted(verdict.per_class.items(), key=lambda item: (item[0][1], item[0][0])):
         mark = "  <-- FAIL" if c["failed"] else ""
-        out.append(f"{run:<11} {cls:<45} {c['passed']:>5} {c['failed']:>5} {c['allowed']:>5} {c['skipped']:>5}{mark}")
+        out.append(f"{run:<11} {cls:<45} {c['passed']:>5} {c['failed']:>5} {c['allowed']:>5} {c['skipped']:>5} "
+                   f"{verdict.seconds[(run, cls)]:>5.0f}{mark}")
     if verdict.missing:
         out.append("")
     for cls, failures in sorted(verdict.missing.items()):
