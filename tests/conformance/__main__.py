@@ -175,12 +175,12 @@ def main(argv: list[str]) -> int:
 
         all_outcomes = [o for job in planned for o in results.outcomes(job.run, job.records)]
         verdict = results.judge(all_outcomes, allowed, version, missing)
-        if IN_CI:
-            verdict.problems.extend(problems)
+        (verdict.problems if IN_CI else verdict.notes).extend(problems)
         for job in planned:
             if job.timed_out or not job.complete:
                 why = "timed out" if job.timed_out else f"exited {job.returncode} before finishing"
-                verdict.problems.append(f"runtests.py for {job.name} {why}; its log ends:\n{jobs.log_tail(job, tests_dir)}")
+                verdict.problems.append(
+                    f"runtests.py for {job.name} {why}; its log ends:\n{jobs.log_tail(job, tests_dir)}")
         full_run = not args.patterns and list(args.groups) == list(groups.GROUPS) and all(j.complete for j in planned)
         stale = results.stale_entries(allowed, {o.test_id for o in all_outcomes}, version) if full_run else []
         for line in results.report(verdict, missing, stale):
@@ -197,4 +197,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        log("interrupted; test processes stopped")
+        sys.exit(130)

@@ -98,8 +98,8 @@ def run_jobs(jobs: list[Job], tests_dir: Path, *, parallel: int, timeout: float,
                                         stderr=subprocess.STDOUT, start_new_session=True,
                                         preexec_fn=_die_with_parent)
                 assert proc.stdout is not None
-                pump = threading.Thread(target=_pump, args=(proc.stdout, logfile, f"[{job.name}] " if verbose else None),
-                                        daemon=True)
+                prefix = f"[{job.name}] " if verbose else None
+                pump = threading.Thread(target=_pump, args=(proc.stdout, logfile, prefix), daemon=True)
                 pump.start()
                 running.append((job, proc, pump, logfile, time.monotonic()))
             time.sleep(0.2)

@@ -86,6 +86,7 @@ class Verdict:
     seconds: Counter[tuple[str, str]] = field(default_factory=Counter)
     missing: dict[str, list[Outcome]] = field(default_factory=lambda: defaultdict(list))
     problems: list[str] = field(default_factory=list)  # failures outside any test (crash, no server)
+    notes: list[str] = field(default_factory=list)  # said again at the end (a server skipped locally)
 
     def summary(self) -> dict[str, int]:
         return {"passed": self.passed, "failed": self.failed + len(self.problems),
@@ -159,6 +160,7 @@ def report(verdict: Verdict, missing_backend: dict[str, str], stale: list[str]) 
                    "remove it from the list if the difference is gone")
     for entry in stale:
         out.append(f"notice: docs/compat.md lists {entry}, which this Django's suite does not have")
+    out.extend(f"SKIP: {note}" for note in verdict.notes)
     for problem in verdict.problems:
         out.append(f"FAIL: {problem}")
     out.append(f"allowed failures (docs/compat.md): {verdict.allowed_failures}")
