@@ -179,6 +179,7 @@ def main(argv: list[str]) -> int:
         for job in planned:
             if job.timed_out or not job.complete:
                 why = "timed out" if job.timed_out else f"exited {job.returncode} before finishing"
+                why += f" in {job.running}" if job.running else ""
                 verdict.problems.append(
                     f"runtests.py for {job.name} {why}; its log ends:\n{jobs.log_tail(job, tests_dir)}")
         full_run = not args.patterns and list(args.groups) == list(groups.GROUPS) and all(j.complete for j in planned)

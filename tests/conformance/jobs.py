@@ -44,6 +44,7 @@ class Job:
     returncode: int | None = None
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     complete: bool = False
+    running: str = ""  # the test that was running when an incomplete run ended
     seconds: float = 0.0
     timed_out: bool = False
 
@@ -130,6 +131,7 @@ def _load(job: Job, tests_dir: Path) -> None:
         data = json.loads(path.read_text())
         job.records = data["tests"]
         job.complete = bool(data["complete"])
+        job.running = data.get("running", "")
 
 
 def log_tail(job: Job, tests_dir: Path, lines: int = 30) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 import unittest
 from typing import Any
@@ -20,6 +21,7 @@ from django.test.runner import DiscoverRunner
 _RANK = {"passed": 0, "expected_failure": 0, "skipped": 1, "failed": 2, "error": 2, "unexpected_success": 2}
 RECORDS: dict[str, dict[str, Any]] = {}
 STARTED: dict[str, float] = {}
+CURRENT = [""]  # the test running now, named if the driver stops a hung run
 
 
 def _record(test: Any, status: str, detail: str = "") -> None:
@@ -35,6 +37,7 @@ def recording(base: type[unittest.TextTestResult]) -> type[unittest.TextTestResu
     class RecordingResult(base):  # type: ignore[valid-type, misc]
         def startTest(self, test: Any) -> None:
             STARTED[test.id()] = time.perf_counter()
+            CURRENT[0] = test.id()
             super().startTest(test)
 
         def stopTest(self, test: Any) -> None:
@@ -82,8 +85,15 @@ def _write(complete: bool) -> None:
     path = os.environ["ALTCACHE_CONFORMANCE_RESULTS"]
     tmp = path + ".tmp"
     with open(tmp, "w") as out:
-        json.dump({"tests": RECORDS, "complete": complete}, out, indent=1, sort_keys=True)
+        json.dump({"tests": RECORDS, "complete": complete, "running": "" if complete else CURRENT[0]},
+                  out, indent=1, sort_keys=True)
     os.replace(tmp, path)
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    """The driver's timeout: keep what ran, and name the test that hung."""
+    _write(complete=False)
+    os._exit(128 + signum)
 
 
 class RecordingRunner(DiscoverRunner):
@@ -92,6 +102,7 @@ class RecordingRunner(DiscoverRunner):
         # Tracebacks of parallel workers cannot cross processes without tblib; the
         # conformance driver runs several processes itself instead.
         self.parallel = 1
+        signal.signal(signal.SIGTERM, _stopped)
 
     def get_resultclass(self) -> type[unittest.TextTestResult]:
         return recording(super().get_resultclass() or unittest.TextTestResult)
