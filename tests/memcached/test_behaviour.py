@@ -117,3 +117,21 @@ def test_many_operations(cache):
 def test_unicode_keys(cache, django_cache):
     cache.set("ключ", "значение")
     assert django_cache.get("ключ") == "значение"
+
+
+def custom_key_func(key, key_prefix, version):
+    return f"custom-{key_prefix}-{version}-{key}"
+
+
+def test_batch_keys_follow_key_function_and_validation(cache_for, memcached_location, django_cache):
+    custom = cache_for(memcached_location, KEY_FUNCTION=custom_key_func, KEY_PREFIX="p")
+    custom.set_many({"a": 1, "b": 2})
+    assert custom.get("a") == 1 and custom.get_many(["a", "b"]) == {"a": 1, "b": 2}
+    assert custom._cache.get("custom-p-1-b") == 2
+    plain = cache_for(memcached_location, KEY_PREFIX="altcache-tests")
+    plain.set_many({"x": 1, 7: "seven"}, version=3)
+    assert django_cache.get_many(["x", 7], version=3) == {"x": 1, 7: "seven"}
+    for operation, args in [("get_many", [["ok", "bad key", "a" * 300]]), ("set_many", [{"ok": 1, "bad key": 2}]),
+                            ("delete_many", [["ok", "bad key"]])]:
+        with pytest.raises(InvalidCacheKey, match="altcache-tests:1:bad key"):
+            getattr(plain, operation)(*args)
