@@ -97,7 +97,7 @@ def filebased_results(entries: int, number: int, rounds: int) -> list[Result]:
             compare(f"filebased set ({entries:,} entries)", {
                 "ours": lambda: ours.set(f"w{next(counter) % 100}", VALUE),
                 "django": lambda: theirs.set(f"w{next(counter) % 100}", VALUE),
-            }, number=slow_number, rounds=rounds),
+            }, number=slow_number, rounds=rounds + 4),
             compare(f"filebased get ({entries:,} entries)", {
                 "ours": lambda: ours.get("obj"),
                 "django": lambda: theirs.get("obj"),
@@ -115,7 +115,7 @@ def filebased_results(entries: int, number: int, rounds: int) -> list[Result]:
         results.append(compare("filebased incr (ours: locked, keeps TTL)", {
             "ours": lambda: ours.incr("n"),
             "django": lambda: theirs.incr("n"),
-        }, number=slow_number, rounds=rounds))
+        }, number=slow_number, rounds=rounds + 4))
         return results
     finally:
         shutil.rmtree(directory, ignore_errors=True)

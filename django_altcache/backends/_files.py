@@ -149,12 +149,12 @@ class Busy(Exception):
     """A non-blocking lock attempt found the key locked."""
 
 
-@contextmanager
-def key_lock(path: str, *, blocking: bool = True) -> Iterator[None]:
-    """Exclusive lock for the stripe of cache file ``path`` (threads and processes).
+def acquire(path: str, *, blocking: bool = True) -> int:
+    """Lock the stripe of cache file ``path`` (threads and processes); returns the descriptor
+    to hand to ``release``.
 
-    Raises ``Busy`` when not ``blocking`` and the stripe is held, FileNotFoundError when
-    the cache directory itself is gone (the caller recreates it with Django's modes).
+    Raises ``Busy`` when not ``blocking`` and the stripe is held, FileNotFoundError when the
+    cache directory itself is gone (the caller recreates it with Django's modes).
     """
     directory, name = os.path.split(path)
     lock_dir = os.path.join(directory, LOCK_DIR)
@@ -170,9 +170,23 @@ def key_lock(path: str, *, blocking: bool = True) -> Iterator[None]:
     try:
         if not locks.lock(fd, locks.LOCK_EX if blocking else locks.LOCK_EX | locks.LOCK_NB):
             raise Busy(name)
-        yield  # closing the descriptor releases the lock
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
+
+
+def release(fd: int) -> None:
+    os.close(fd)  # closing the only descriptor of the open file releases its flock
+
+
+@contextmanager
+def key_lock(path: str, *, blocking: bool = True) -> Iterator[None]:
+    fd = acquire(path, blocking=blocking)
+    try:
+        yield
+    finally:
+        release(fd)
 
 
 @dataclass(eq=False)

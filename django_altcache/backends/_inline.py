@@ -10,12 +10,17 @@ whose every operation is bounded and non-blocking (dummy, locmem: a short in-pro
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
+
+if TYPE_CHECKING:
+    _Base = BaseCache
+else:
+    _Base = object
 
 
-class InlineAsyncMixin:
+class InlineAsyncMixin(_Base):
     async def aadd(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> bool:
         return self.add(key, value, timeout, version)
 

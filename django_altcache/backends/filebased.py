@@ -31,7 +31,7 @@ import random
 import stat
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from hashlib import md5
 from threading import Lock
@@ -146,18 +146,16 @@ class FileBasedCache(FastKeysMixin, DjangoFileBasedCache):
     # -- writing ----------------------------------------------------------------------
 
     @contextmanager
-    def _locked(self, fname: str, blocking: bool):  # type: ignore[no-untyped-def]
+    def _locked(self, fname: str, blocking: bool) -> Iterator[None]:
         try:
-            lock = _files.key_lock(fname, blocking=blocking)
-            lock.__enter__()
-        except FileNotFoundError:  # the cache directory was removed: Django recreates it too
+            fd = _files.acquire(fname, blocking=blocking)
+        except FileNotFoundError:  # the cache directory was removed: recreate it as Django does
             self._createdir()
-            lock = _files.key_lock(fname, blocking=blocking)
-            lock.__enter__()
+            fd = _files.acquire(fname, blocking=blocking)
         try:
             yield
         finally:
-            lock.__exit__(None, None, None)
+            _files.release(fd)
 
     def _payload(self, value: Any, timeout: Any) -> bytes:
         return _files.encode(self.get_backend_timeout(timeout), value)

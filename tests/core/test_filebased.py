@@ -133,14 +133,19 @@ CORRUPT_VALUES = [
 ]
 
 
-@pytest.mark.parametrize("content", CORRUPT_HEADERS + CORRUPT_VALUES)
-@pytest.mark.parametrize("operation, expected", [
-    ("get", "MISS"), ("incr", "Key 'k' not found"), ("add", True), ("has_key", False)])
+OPERATIONS = [("get", "MISS"), ("incr", "Key 'k' not found"), ("add", True), ("has_key", False)]
+
+
+@pytest.mark.parametrize("content, operation, expected", [
+    (content, operation, expected)
+    for content in CORRUPT_HEADERS + CORRUPT_VALUES
+    for operation, expected in OPERATIONS
+    # has_key reads only the expiry header, as Django's does: it cannot see a bad value.
+    if not (operation == "has_key" and content in CORRUPT_VALUES)
+])
 def test_corrupt_file_is_a_logged_miss_and_removed(
         make_dir: Callable[[], str], content: bytes, operation: str, expected: Any,
         caplog: pytest.LogCaptureFixture) -> None:
-    if operation == "has_key" and content in CORRUPT_VALUES:
-        pytest.skip("has_key reads only the expiry header, as Django's does")
     cache = FileBasedCache(make_dir(), {})
     path = entry_path(cache._dir, "k")
     with open(path, "wb") as fh:
