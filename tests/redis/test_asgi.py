@@ -46,3 +46,28 @@ def test_pools_of_closed_loops_are_released(cache_for: Any, redis_url: str) -> N
     gc.collect()
     closed = [loop for loop in connection.ASYNC._by_loop if loop.is_closed()]
     assert len(closed) <= 1  # only the last loop, until the next one registers
+
+
+def test_one_instance_shared_by_threads_running_their_own_loops(cache_for: Any, redis_url: str) -> None:
+    import threading
+
+    cache = cache_for(redis_url)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        async def main() -> None:
+            for i in range(200):
+                await cache.aset(f"t{n}", i)
+                assert await cache.aget(f"t{n}") == i
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert [cache.get(f"t{n}") for n in range(4)] == [199] * 4

@@ -46,35 +46,37 @@ class AsyncClientMixin:
     _noscript: type[BaseException]
 
     def _init_async(self) -> None:
-        self._aloop: asyncio.AbstractEventLoop | None = None
-        self._aclients: dict[int, Any] = {}
-        self._aleader_client: Any = None
+        # (loop, {server index: client}) in ONE attribute, replaced whole: an instance
+        # shared by threads running different loops never pairs a loop with another's clients.
+        self._astate: tuple[asyncio.AbstractEventLoop | None, dict[int, Any]] = (None, {})
 
     # -- per-loop clients -----------------------------------------------------------
     def _aclient_at(self, index: int) -> Any:
         loop = asyncio.get_running_loop()
-        if loop is not self._aloop:
-            self._aloop, self._aclients, self._aleader_client = loop, {}, None
-        client = self._aclients.get(index)
+        state = self._astate
+        if state[0] is not loop:
+            state = self._astate = (loop, {})
+        clients = state[1]
+        client = clients.get(index)
         if client is None:
             from .client import pool_key
 
             topology = self._topology
-            if self._cluster:
-                index = 0
             registry = connection.ASYNC.for_loop(loop)
-            key = pool_key(topology, index, True)
+            key = pool_key(topology, 0 if self._cluster else index, True)
             client = registry.get(key)
             if client is None:
                 client = registry.setdefault(key, _build_async(topology, index))
-            self._aclients[index] = client
+            clients[index] = client
         return client
 
     def _aleader(self) -> Any:
-        if self._aloop is asyncio.get_running_loop() and self._aleader_client is not None:
-            return self._aleader_client
-        client = self._aleader_client = self._aclient_at(0)
-        return client
+        state = self._astate
+        if state[0] is asyncio.get_running_loop():
+            client = state[1].get(0)
+            if client is not None:
+                return client
+        return self._aclient_at(0)
 
     def get_async_client(self, key: Any = None, *, write: bool = False) -> Any:
         """The ``redis.asyncio.Redis`` for this event loop (the twin of ``get_client``)."""

@@ -281,7 +281,7 @@ class RedisCacheClient(AsyncClientMixin):
             pass
 
     def has_key(self, key: Any) -> bool:
-        return bool(self._read("EXISTS", key))
+        return bool(self._read("EXISTS", key) if self._replicated else self._lexec("EXISTS", key))
 
     def incr(self, key: Any, delta: int) -> Any:
         client = self.get_client(key, write=True)
