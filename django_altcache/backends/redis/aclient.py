@@ -100,9 +100,9 @@ class AsyncClientMixin:
 
     async def _ascript(self, client: Any, script: commands.Script, numkeys: int, *args: Any) -> Any:
         try:
-            return await client.evalsha(script.sha, numkeys, *args)
+            return await client.execute_command("EVALSHA", script.sha, numkeys, *args)
         except self._noscript:
-            return await client.eval(script.source, numkeys, *args)
+            return await client.execute_command("EVAL", script.source, numkeys, *args)
 
     async def _aloads(self, key: Any, data: bytes, default: Any) -> Any:
         try:

@@ -119,6 +119,9 @@ class RedisCacheClient(AsyncClientMixin):
         self._noscript = redis.exceptions.NoScriptError
         self._leader = self._client_at(0)
         self._lexec = self._leader.execute_command  # bound once: the hot path's one call
+        # Subclasses may route by key (sharding) through _get_connection_pool_index.
+        self._default_routing = (type(self)._get_connection_pool_index
+                                 is RedisCacheClient._get_connection_pool_index)
         self._init_async()
 
     # -- Django's internals ---------------------------------------------------------
@@ -132,6 +135,8 @@ class RedisCacheClient(AsyncClientMixin):
         return self._pool_at(self._get_connection_pool_index(write))
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        if (write or not self._replicated) and self._default_routing:
+            return self._leader
         return self._client_at(self._get_connection_pool_index(write))
 
     def _pool_at(self, index: int) -> Any:
@@ -184,9 +189,9 @@ class RedisCacheClient(AsyncClientMixin):
 
     def _script(self, client: Any, script: commands.Script, numkeys: int, *args: Any) -> Any:
         try:
-            return client.evalsha(script.sha, numkeys, *args)
+            return client.execute_command("EVALSHA", script.sha, numkeys, *args)
         except self._noscript:
-            return client.eval(script.source, numkeys, *args)
+            return client.execute_command("EVAL", script.source, numkeys, *args)
 
     def _loads(self, key: Any, data: bytes, default: Any) -> Any:
         try:
