@@ -35,6 +35,8 @@ from tests._servers import ServerUnavailable  # noqa: E402
 from tests._servers.registry import ENV_HINT_VARS, GROUP_SERVICES, SERVICES  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The conformance runner's own unit tests ride with the core group.
+GROUP_PATHS = {"core": ("tests/core", "tests/conformance/test_conformance.py")}
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -106,7 +108,8 @@ def main(argv: list[str]) -> int:
             env = {**os.environ, **start_services(stack, needed), "PYTHONPATH": str(ROOT)}
             if not args.conformance_only:
                 junit = Path(tmp) / "pytest.xml"
-                paths = [str(ROOT / "tests" / g) for g in groups if (ROOT / "tests" / g).exists()]
+                paths = [str(ROOT / path) for g in groups for path in GROUP_PATHS.get(g, (f"tests/{g}",))
+                         if (ROOT / path).exists()]
                 cmd = [sys.executable, "-m", "pytest", f"--junitxml={junit}", "-p", "no:cacheprovider",
                        *paths, *pytest_args]
                 print(f"[runtests] {' '.join(cmd)}", flush=True)
