@@ -75,7 +75,9 @@ def mariadb_server() -> Iterator[MariaDBServer]:
     argv = [mariadbd, "--no-defaults", f"--datadir={data}", f"--socket={root / 'mariadb.sock'}",
             "--bind-address=127.0.0.1", f"--port={port}", "--skip-name-resolve",
             f"--pid-file={root / 'mariadb.pid'}", "--innodb-flush-log-at-trx-commit=0",
-            "--innodb-buffer-pool-size=64M", "--max-connections=200", *user_args]
+            "--innodb-buffer-pool-size=64M", "--max-connections=200",
+            # Debian's packaged my.cnf sets utf8mb4; --no-defaults would leave latin1.
+            "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci", *user_args]
     process = ServerProcess(argv, name="mariadb", log_path=root / "mariadb.log", cwd=root)
     server = MariaDBServer(port=port, dir=root, process=process)
     try:

@@ -38,6 +38,8 @@ def test_round_trip(cache):
     assert cache.delete("c") is True and cache.delete("c") is False
     cache.delete_many(["a", "b"])
     assert cache.get_many(["a", "b", "d"]) == {"d": [4]}
+    cache.set("ключ-清", "unicode key")
+    assert cache.get_many(["ключ-清"]) == {"ключ-清": "unicode key"}
     cache.clear()
     assert cache.get("d") is None
 
