@@ -10,7 +10,8 @@ Differences from Django's, each documented in docs/compat.md:
   after ``_files.rescan_every`` writes;
 - ``add``/``incr``/``decr``/``touch``/``set``/``delete`` hold a per-key lock across
   threads and processes, so ``add`` has one winner and no increment is lost;
-- ``incr``/``decr`` keep the entry's expiry (Django's re-set it to the default timeout);
+- ``incr``/``decr``/``incr_version`` keep the entry's expiry (Django's re-set it with the
+  default timeout);
 - a corrupt or truncated file is a miss: logged to the ``django_altcache`` logger and
   removed, never an exception in the request;
 - ``touch`` writes a new file and renames it over the old one, so ``get`` never sees it
@@ -241,6 +242,32 @@ class FileBasedCache(FastKeysMixin, DjangoFileBasedCache):
         with self._locked(fname, blocking):
             return self._remove(fname)
 
+    def _incr_version_files(self, old: str, new: str, key: Any, blocking: bool) -> None:
+        # Three short critical sections, never two locks at once (no lock-order deadlock);
+        # each step is safe to redo, so a Busy in a later step can restart the whole in a
+        # thread. Like Django's get/set/delete, not atomic as a whole.
+        with self._locked(old, blocking):
+            data = _files.read_file(old)
+            offset = self._live(old, data, locked=True)
+            if offset is None or self._value(old, data, offset, locked=True) is _MISSING:  # type: ignore[arg-type]
+                raise ValueError("Key '%s' not found" % key)
+        if new == old:
+            return
+        self._make_room(blocking)
+        with self._locked(new, blocking):
+            self._store(new, data)  # type: ignore[arg-type]  # same bytes: same value, same expiry
+        with self._locked(old, blocking):
+            if _files.unchanged(data, _files.read_file(old)):  # type: ignore[arg-type]
+                self._remove(old)
+
+    def incr_version(self, key: Any, delta: int = 1, version: Any = None) -> int:
+        """Django's result, but the entry keeps its expiry (Django's re-``set`` resets it)."""
+        if version is None:
+            version = self.version
+        old, new = self._key_to_file(key, version), self._key_to_file(key, version + delta)
+        self._incr_version_files(old, new, key, True)
+        return version + delta
+
     def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> None:
         self._set_file(self._key_to_file(key, version), self._payload(value, timeout), True)
 
@@ -297,6 +324,13 @@ class FileBasedCache(FastKeysMixin, DjangoFileBasedCache):
 
     async def adelete(self, key: Any, version: Any = None) -> bool:
         return await self._nonblocking(self._delete_file, self._key_to_file(key, version))
+
+    async def aincr_version(self, key: Any, delta: int = 1, version: Any = None) -> int:
+        if version is None:
+            version = self.version
+        old, new = self._key_to_file(key, version), self._key_to_file(key, version + delta)
+        await self._nonblocking(self._incr_version_files, old, new, key)
+        return version + delta
 
     async def aclear(self) -> None:
         await sync_to_async(self.clear, thread_sensitive=False)()

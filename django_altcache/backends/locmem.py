@@ -14,6 +14,7 @@ Cheaper than Django's:
   including ``bytes``, is stored pickled, so a stored ``bytes`` always means "pickle".
 - keys are built and checked inline (``_keys.FastKeysMixin``);
 - ``get_many``/``set_many``/``delete_many`` take the lock once for the batch;
+- ``incr_version`` keeps the entry's expiry (Django's gives it the default timeout);
 - async twins run inline (``_inline.InlineAsyncMixin``): a short lock, no I/O.
 """
 
@@ -113,10 +114,17 @@ class LocMemCache(InlineAsyncMixin, FastKeysMixin, BaseCache):
         self._expire_info[key] = self.get_backend_timeout(timeout)
 
     def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> None:
+        # _set() inlined: this is the hot path.
         key = self.make_and_validate_key(key, version=version)
         stored = value if type(value) in _AS_IS else pickle.dumps(value, self.pickle_protocol)
+        expiry = self.get_backend_timeout(timeout)
+        cache = self._cache
         with self._lock:
-            self._set(key, stored, timeout)
+            if len(cache) >= self._max_entries:
+                self._cull()
+            cache[key] = stored
+            cache.move_to_end(key, last=False)
+            self._expire_info[key] = expiry
 
     def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> bool:
         key = self.make_and_validate_key(key, version=version)
@@ -200,6 +208,24 @@ class LocMemCache(InlineAsyncMixin, FastKeysMixin, BaseCache):
         with self._lock:
             for made_key in made:
                 self._delete(made_key)
+
+    def incr_version(self, key: Any, delta: int = 1, version: Any = None) -> int:
+        """Django's result and LRU/culling effects, but the entry keeps its expiry (Django's
+        re-``set`` gives it the default timeout)."""
+        if version is None:
+            version = self.version
+        old_key = self.make_and_validate_key(key, version=version)
+        new_key = self.make_and_validate_key(key, version=version + delta)
+        with self._lock:
+            if not self._live(old_key):
+                raise ValueError("Key '%s' not found" % key)
+            stored, expiry = self._cache[old_key], self._expire_info[old_key]
+            self._cache.move_to_end(old_key, last=False)  # Django's get() touches it first
+            self._set(new_key, stored)
+            self._expire_info[new_key] = expiry
+            if new_key != old_key:
+                self._delete(old_key)
+        return version + delta
 
     def clear(self) -> None:
         with self._lock:

@@ -247,7 +247,7 @@ def test_locmem_lru_and_culling_match_django(cull_frequency: int) -> None:
         rng = random.Random(cull_frequency)
         results: list[Any] = []
         for _ in range(600):
-            key, op = rng.randrange(16), rng.choice("sgaitdhmM")
+            key, op = rng.randrange(16), rng.choice("sgaitdhmMv")
             if op == "s":
                 results.append(cache.set(key, [key]))
             elif op == "g":
@@ -262,6 +262,8 @@ def test_locmem_lru_and_culling_match_django(cull_frequency: int) -> None:
                 results.append(cache.delete(key))
             elif op == "h":
                 results.append(cache.has_key(key))
+            elif op == "v":
+                results.append(outcome(lambda: cache.incr_version(key, version=rng.choice([1, 2]))))
             elif op == "m":
                 results.append(sorted(cache.get_many([key, key + 1, key + 2]).items()))
             else:
@@ -310,3 +312,28 @@ def test_locmem_values_are_isolated_from_callers() -> None:
 
 class Markup(str):
     note = ""
+
+
+@pytest.mark.parametrize("kind", ["locmem", "filebased"])
+async def test_incr_version_keeps_the_expiry(kind: str, make_dir: Callable[[], str]) -> None:
+    import time
+
+    from .conftest import BACKENDS
+
+    ours = BACKENDS[kind][1]
+    cache = ours(make_dir() if kind == "filebased" else f"incr-version-{make_dir()}", {"TIMEOUT": 5})
+    cache.set("k", "v", 1000)
+    before = time.time()
+    assert cache.incr_version("k") == 2
+    assert await cache.aincr_version("k", 3, version=2) == 5
+    assert cache.get("k", version=5) == "v" and cache.get("k", version=2) is None
+    # Django's gives the moved entry the default TIMEOUT (5 s); ours keeps the 1000 s.
+    assert cache.touch("k", 0, version=5) is True  # still live, and now expired by touch
+    cache.set("k2", "w", 1000)
+    cache.incr_version("k2")
+    if type(cache).__name__ == "LocMemCache":
+        expiry = cache._expire_info[cache.make_key("k2", version=2)]
+    else:
+        with open(cache._key_to_file("k2", version=2), "rb") as fh:
+            expiry = pickle.load(fh)
+    assert expiry > before + 900
