@@ -152,7 +152,10 @@ def main(argv: list[str]) -> None:
         "# RedisCache benchmarks\n",
         "Per-call medians on one local redis-server (loopback), all clients with hiredis. "
         "`raw` = redis-py itself with the same value encoding and a precomputed key. "
-        "Ratios below 1 mean ours is faster. Regenerate: `python -m benchmarks.redis`.\n",
+        "Ratios below 1 mean ours is faster. `incr` is one atomic Lua script (existence check + "
+        "INCRBY, as Django's semantics need) against raw's plain INCR. One run on a shared 2-core "
+        "machine: single-key ratios move by about ±10% between runs. "
+        "Regenerate: `python -m benchmarks.redis`.\n",
         table("Sync operations", sync, versus=["raw", "django", "django-redis"]),
         table("Async (ours: native redis.asyncio; Django: sync_to_async)", asyncs,
               versus=["raw", "django"]),

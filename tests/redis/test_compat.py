@@ -141,9 +141,10 @@ def test_bad_location_names_the_setting(location: str, fragment: str) -> None:
     assert errors and "CACHES['default']" in errors[0].msg
 
 
-def test_bad_serializer_names_the_option(redis_url: str) -> None:
-    with pytest.raises(CacheConfigError, match="pool_class"):
-        RedisCache(redis_url, {"OPTIONS": {"pool_class": "nope.Nope"}})._cache  # noqa: B018
+@pytest.mark.parametrize("option", ["pool_class", "parser_class", "serializer", "async_pool_class"])
+def test_a_bad_import_names_the_option(redis_url: str, option: str) -> None:
+    with pytest.raises(CacheConfigError, match=f"'{option}'.*cannot import 'nope.Nope'"):
+        RedisCache(redis_url, {"OPTIONS": {option: "nope.Nope"}})._cache  # noqa: B018
 
 
 def test_key_warnings_still_raised(cache: RedisCache) -> None:

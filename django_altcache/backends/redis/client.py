@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.utils.module_loading import import_string
+from django_altcache.options import import_option
 
 from . import commands, connection
 from .aclient import AsyncClientMixin
@@ -27,9 +27,9 @@ REPLICA_RETRY_AFTER = 1.0
 _down_until: dict[str, float] = {}
 
 
-def make_serializer(serializer: Any) -> Any:
-    if isinstance(serializer, str):
-        serializer = import_string(serializer)
+def make_serializer(serializer: Any, location: Any = None) -> Any:
+    """As Django: a dotted path, a class (instantiated) or an instance."""
+    serializer = import_option(serializer, "serializer", location)
     if callable(serializer):
         serializer = serializer()
     return serializer or RedisSerializer()
@@ -100,7 +100,7 @@ class RedisCacheClient(AsyncClientMixin):
         if isinstance(servers, str):
             servers = [servers]
         self._servers = list(servers)
-        self._serializer = make_serializer(serializer)
+        self._serializer = make_serializer(serializer, servers)
         self._fast_pickle = type(self._serializer) is RedisSerializer and self._serializer.protocol >= 2
         raw = dict(options)
         if pool_class is not None:
