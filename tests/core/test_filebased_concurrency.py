@@ -22,7 +22,10 @@ PROCESSES, THREADS = 4, 4
 INCREMENTS = 40  # per thread
 ADD_KEYS = 25
 JOIN_TIMEOUT = 60.0
-# fork: the children inherit the configured Django settings and the imported modules.
+# Workers start from a clean forkserver process (the test process may run threads, e.g.
+# asgiref's executors, and forking those is unsafe); the backends need no Django settings.
+workers = multiprocessing.get_context("forkserver")
+# The fork test forks on purpose: it checks what a child inherits.
 fork = multiprocessing.get_context("fork")
 
 
@@ -56,8 +59,8 @@ def add_worker(directory: str, start: Any, queue: Any) -> None:
 
 
 def run_processes(worker: Callable[..., None], directory: str) -> list[Any]:
-    start, queue = fork.Event(), fork.Queue()
-    processes = [fork.Process(target=worker, args=(directory, start, queue)) for _ in range(PROCESSES)]
+    start, queue = workers.Event(), workers.Queue()
+    processes = [workers.Process(target=worker, args=(directory, start, queue)) for _ in range(PROCESSES)]
     for process in processes:
         process.start()
     start.set()
@@ -107,7 +110,7 @@ def test_temp_file_of_a_killed_writer_is_cleaned_up(make_dir: Callable[[], str])
     leftovers: list[str] = []
     deadline = time.monotonic() + 30
     while not leftovers and time.monotonic() < deadline:
-        writer = fork.Process(target=slow_writer, args=(directory,))
+        writer = workers.Process(target=slow_writer, args=(directory,))
         writer.start()
         while writer.is_alive() and not glob.glob(pattern) and time.monotonic() < deadline:
             pass
@@ -206,6 +209,7 @@ def cull_in_child(directory: str, queue: Any) -> None:
     queue.put(len(_files.scan(directory, ".djcache")))
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_culls_although_the_parent_was_scanning(make_dir: Callable[[], str]) -> None:
     directory = make_dir()
     cache = FileBasedCache(directory, {"OPTIONS": {"MAX_ENTRIES": 20}})
