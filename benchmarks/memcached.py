@@ -89,7 +89,7 @@ def main(argv: list[str]) -> None:
 
     quick = "--quick" in argv
     # Many short interleaved rounds: the medians resist bursts of load on a shared machine.
-    number, rounds = (100, 3) if quick else (400, 21)
+    number, rounds = (100, 3) if quick else (200, 41)
     _setup_django()
     version = f"py{sys.version_info.major}{sys.version_info.minor}"
     out = Path(__file__).parent / "results" / f"memcached-{version}.md"

@@ -107,3 +107,12 @@ def test_user_options_are_not_mutated():
     options = {"behaviors": {"tcp_nodelay": False}}
     PyLibMCCache("127.0.0.1:1", {"OPTIONS": options})
     assert options == {"behaviors": {"tcp_nodelay": False}}
+
+
+def test_check_warns_when_timeouts_are_disabled():
+    assert PyMemcacheCache("127.0.0.1:1", {}).check_backend("default") == []
+    assert PyLibMCCache("127.0.0.1:1", {}).check_backend("default") == []
+    [warning] = PyMemcacheCache("127.0.0.1:1", {"OPTIONS": {"timeout": None}}).check_backend("mc")
+    assert warning.id == "django_altcache.W201" and "timeout" in warning.msg and "CACHES['mc']" in warning.msg
+    [warning] = PyLibMCCache("127.0.0.1:1", {"OPTIONS": {"behaviors": {"receive_timeout": 0}}}).check_backend("mc")
+    assert "behaviors.receive_timeout" in warning.msg

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.core import checks
 from django.core.cache.backends import memcached as django_memcached
 from django.core.cache.backends.base import (
     DEFAULT_TIMEOUT,
@@ -64,6 +65,19 @@ class MemcachedCache(django_memcached.BaseMemcachedCache):
     @property
     def _cache(self) -> Any:  # type: ignore[override]
         return self._handle.get()
+
+    def check_backend(self, alias: str) -> list[checks.CheckMessage]:
+        """Called by django_altcache's system check for each cache that is ours."""
+        off = self._driver.unbounded_timeouts(self._options)
+        if not off:
+            return []
+        return [checks.Warning(
+            f"CACHES[{alias!r}]['OPTIONS']: {', '.join(off)} disabled: a stalled memcached server "
+            "would block requests indefinitely.",
+            hint="Remove these options to use the finite defaults, or set a number of seconds (ms/µs for pylibmc).",
+            obj=f"CACHES[{alias!r}]",
+            id="django_altcache.W201",
+        )]
 
     def validate_key(self, key: str) -> None:
         if len(key) <= MEMCACHE_MAX_KEY_LENGTH and not _ERROR_CHARS.search(key):

@@ -78,6 +78,10 @@ class Driver:
     def is_unavailable(self, exc: BaseException) -> bool:
         return isinstance(exc, self.unavailable)
 
+    def unbounded_timeouts(self, options: Mapping[str, Any]) -> list[str]:
+        """Timeout options the user turned off: a stalled server would then block requests."""
+        return []
+
     def incr(self, client: Any, key: str, delta: int) -> int | None:
         """The new value, or None for a missing key; server failures raise."""
         try:
@@ -138,6 +142,9 @@ class PyMemcacheDriver(Driver):
             "dead_timeout": DEAD_TIMEOUT,
             **options,
         }
+
+    def unbounded_timeouts(self, options: Mapping[str, Any]) -> list[str]:
+        return [key for key in ("connect_timeout", "timeout") if options.get(key) is None]
 
     def per_thread(self, servers: list[str], options: Mapping[str, Any]) -> Any:
         if options.get("use_pooling"):
@@ -285,6 +292,11 @@ class PyLibMCDriver(Driver):
 
     def client_servers(self, servers: list[str]) -> list[str]:
         return [server.removeprefix("unix:") for server in servers]
+
+    def unbounded_timeouts(self, options: Mapping[str, Any]) -> list[str]:
+        behaviors = options.get("behaviors") or {}
+        keys = ("connect_timeout", "_poll_timeout", "send_timeout", "receive_timeout")
+        return [f"behaviors.{key}" for key in keys if not behaviors.get(key)]
 
     def per_thread(self, servers: list[str], options: Mapping[str, Any]) -> Any:
         return lambda shared: shared.clone()
