@@ -15,25 +15,7 @@ from typing import Any
 
 from . import commands, connection
 from .commands import DELETE_BATCH, INCR, SCAN_COUNT, SET_MANY, log_corrupt
-
-
-def _build_async(topology: connection.Topology, index: int) -> Any:
-    import redis.asyncio
-
-    from .client import build_cluster
-
-    if topology.kind == "cluster":
-        return build_cluster(topology, asynchronous=True)
-    if topology.kind == "sentinel":
-        from redis.asyncio.sentinel import Sentinel
-
-        from .client import _sentinel_kwargs
-
-        sentinel = Sentinel(topology.sentinels, sentinel_kwargs=_sentinel_kwargs(topology))
-        return sentinel.master_for(topology.service_name, redis_class=redis.asyncio.Redis,
-                                   **topology.async_pool_options)
-    pool = topology.async_pool_class.from_url(topology.servers[index], **topology.async_pool_options)
-    return redis.asyncio.Redis(connection_pool=pool)
+from .topology import REPLICA_RETRY_AFTER, build_async, down_until, pool_key
 
 
 class AsyncClientMixin:
@@ -59,14 +41,12 @@ class AsyncClientMixin:
         clients = state[1]
         client = clients.get(index)
         if client is None:
-            from .client import pool_key
-
             topology = self._topology
             registry = connection.ASYNC.for_loop(loop)
             key = pool_key(topology, 0 if self._cluster else index, True)
             client = registry.get(key)
             if client is None:
-                client = registry.setdefault(key, _build_async(topology, index))
+                client = registry.setdefault(key, build_async(topology, index))
             clients[index] = client
         return client
 
@@ -85,15 +65,13 @@ class AsyncClientMixin:
     async def _aread(self, *args: Any) -> Any:
         if not self._replicated:
             return await self._aleader().execute_command(*args)
-        from .client import REPLICA_RETRY_AFTER, _down_until
-
         error: BaseException | None = None
         for index in self._read_order():  # type: ignore[attr-defined]
             try:
                 return await self._aclient_at(index).execute_command(*args)
             except self._errors as exc:
                 if index:
-                    _down_until[self._servers[index]] = time.monotonic() + REPLICA_RETRY_AFTER
+                    down_until[self._servers[index]] = time.monotonic() + REPLICA_RETRY_AFTER
                 error = exc
         assert error is not None
         raise error

@@ -9,22 +9,17 @@ objects wrapping them are made once per instance, not per call.
 from __future__ import annotations
 
 import random
-from pickle import loads as _pickle_loads
 import time
 from collections.abc import Iterable, Iterator
+from pickle import loads as _pickle_loads
 from typing import Any
-from urllib.parse import urlsplit
 
 from django_altcache.options import import_option
 
 from . import commands, connection
 from .aclient import AsyncClientMixin
 from .commands import DELETE_BATCH, INCR, SCAN_COUNT, SET_MANY, RedisSerializer, log_corrupt
-
-# A replica that failed is skipped for this long (per process), so reads do not pay
-# a connect attempt to a dead server each time.
-REPLICA_RETRY_AFTER = 1.0
-_down_until: dict[str, float] = {}
+from .topology import REPLICA_RETRY_AFTER, build_cluster, build_pool, down_until, pool_key
 
 
 def make_serializer(serializer: Any, location: Any = None) -> Any:
@@ -33,61 +28,6 @@ def make_serializer(serializer: Any, location: Any = None) -> Any:
     if callable(serializer):
         serializer = serializer()
     return serializer or RedisSerializer()
-
-
-def _host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 6379
-
-
-def build_pool(topology: connection.Topology, index: int) -> Any:
-    import redis
-
-    if topology.kind == "sentinel":
-        from redis.sentinel import Sentinel
-
-        sentinel = Sentinel(topology.sentinels, sentinel_kwargs=_sentinel_kwargs(topology))
-        return sentinel.master_for(topology.service_name, redis_class=redis.Redis,
-                                   **topology.pool_options).connection_pool
-    return topology.pool_class.from_url(topology.servers[index], **topology.pool_options)
-
-
-def _sentinel_kwargs(topology: connection.Topology) -> dict[str, Any]:
-    defaults = {key: topology.pool_options[key] for key in ("socket_connect_timeout", "socket_timeout")
-                if key in topology.pool_options}
-    return {**defaults, **topology.sentinel_kwargs}
-
-
-def build_cluster(topology: connection.Topology, asynchronous: bool = False) -> Any:
-    if asynchronous:
-        from redis.asyncio.cluster import ClusterNode, RedisCluster
-        options = topology.async_pool_options
-    else:
-        from redis.cluster import ClusterNode, RedisCluster
-        options = topology.pool_options
-    first = urlsplit(topology.servers[0])
-    auth = {}
-    if first.password:
-        auth["password"] = first.password
-        if first.username:
-            auth["username"] = first.username
-    options = {k: v for k, v in options.items() if k not in ("max_connections", "timeout")} \
-        if asynchronous else options
-    nodes = [ClusterNode(*_host_port(url)) for url in topology.servers]
-    return RedisCluster(startup_nodes=nodes, **{**auth, **options})
-
-
-def pool_key(topology: connection.Topology, index: int, asynchronous: bool) -> Any:
-    if asynchronous:
-        cls, options = topology.async_pool_class, topology.async_pool_options
-    else:
-        cls, options = topology.pool_class, topology.pool_options
-    target: Any = topology.servers[index] if topology.servers else None
-    if topology.kind == "sentinel":
-        target = (tuple(topology.sentinels), topology.service_name, connection.freeze(topology.sentinel_kwargs))
-    elif topology.kind == "cluster":
-        target = tuple(topology.servers)
-    return (topology.kind, cls, target, connection.freeze(options))
 
 
 class RedisCacheClient(AsyncClientMixin):
@@ -169,7 +109,7 @@ class RedisCacheClient(AsyncClientMixin):
         replicas = list(range(1, len(self._servers)))
         random.shuffle(replicas)
         now = time.monotonic()
-        live = [i for i in replicas if _down_until.get(self._servers[i], 0.0) <= now]
+        live = [i for i in replicas if down_until.get(self._servers[i], 0.0) <= now]
         dead = [i for i in replicas if i not in live]
         return [*live, 0, *dead]
 
@@ -182,7 +122,7 @@ class RedisCacheClient(AsyncClientMixin):
                 return self._client_at(index).execute_command(*args)
             except self._errors as exc:
                 if index:
-                    _down_until[self._servers[index]] = time.monotonic() + REPLICA_RETRY_AFTER
+                    down_until[self._servers[index]] = time.monotonic() + REPLICA_RETRY_AFTER
                 error = exc
         assert error is not None
         raise error

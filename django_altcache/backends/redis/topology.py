@@ -1,0 +1,88 @@
+"""Building pools and clients for each topology (servers, Sentinel, Cluster), sync and async.
+
+``connection.parse`` decides what the servers are; this module turns that into redis-py
+objects, and gives each a registry key so equal settings share one pool per process
+(or per event loop, for asyncio).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import connection
+
+# A replica that failed is skipped for this long (per process), so reads do not pay
+# a connect attempt to a dead server each time.
+REPLICA_RETRY_AFTER = 1.0
+down_until: dict[str, float] = {}
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
+
+
+def build_pool(topology: connection.Topology, index: int) -> Any:
+    import redis
+
+    if topology.kind == "sentinel":
+        from redis.sentinel import Sentinel
+
+        sentinel = Sentinel(topology.sentinels, sentinel_kwargs=sentinel_kwargs(topology))
+        return sentinel.master_for(topology.service_name, redis_class=redis.Redis,
+                                   **topology.pool_options).connection_pool
+    return topology.pool_class.from_url(topology.servers[index], **topology.pool_options)
+
+
+def sentinel_kwargs(topology: connection.Topology) -> dict[str, Any]:
+    defaults = {key: topology.pool_options[key] for key in ("socket_connect_timeout", "socket_timeout")
+                if key in topology.pool_options}
+    return {**defaults, **topology.sentinel_kwargs}
+
+
+def build_cluster(topology: connection.Topology, asynchronous: bool = False) -> Any:
+    if asynchronous:
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+        options = topology.async_pool_options
+    else:
+        from redis.cluster import ClusterNode, RedisCluster
+        options = topology.pool_options
+    first = urlsplit(topology.servers[0])
+    auth = {}
+    if first.password:
+        auth["password"] = first.password
+        if first.username:
+            auth["username"] = first.username
+    options = {k: v for k, v in options.items() if k not in ("max_connections", "timeout")} \
+        if asynchronous else options
+    nodes = [ClusterNode(*_host_port(url)) for url in topology.servers]
+    return RedisCluster(startup_nodes=nodes, **{**auth, **options})
+
+
+def pool_key(topology: connection.Topology, index: int, asynchronous: bool) -> Any:
+    if asynchronous:
+        cls, options = topology.async_pool_class, topology.async_pool_options
+    else:
+        cls, options = topology.pool_class, topology.pool_options
+    target: Any = topology.servers[index] if topology.servers else None
+    if topology.kind == "sentinel":
+        target = (tuple(topology.sentinels), topology.service_name, connection.freeze(topology.sentinel_kwargs))
+    elif topology.kind == "cluster":
+        target = tuple(topology.servers)
+    return (topology.kind, cls, target, connection.freeze(options))
+
+
+def build_async(topology: connection.Topology, index: int) -> Any:
+    import redis.asyncio
+
+    if topology.kind == "cluster":
+        return build_cluster(topology, asynchronous=True)
+    if topology.kind == "sentinel":
+        from redis.asyncio.sentinel import Sentinel
+
+        sentinel = Sentinel(topology.sentinels, sentinel_kwargs=sentinel_kwargs(topology))
+        return sentinel.master_for(topology.service_name, redis_class=redis.asyncio.Redis,
+                                   **topology.async_pool_options)
+    pool = topology.async_pool_class.from_url(topology.servers[index], **topology.async_pool_options)
+    return redis.asyncio.Redis(connection_pool=pool)
