@@ -64,7 +64,7 @@ class DatabaseCache(BaseDatabaseCache):
         connection = connections[alias]
         cache_key = (alias, connection.vendor)
         dialect = self._dialects.get(cache_key)
-        if dialect is None or dialect.connection is not connection:
+        if dialect is None:
             dialect = self._dialects[cache_key] = dialect_for(connection, self._table)
         return dialect
 
@@ -103,8 +103,8 @@ class DatabaseCache(BaseDatabaseCache):
     def _encode(self, value: Any) -> str:
         return base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1")
 
-    def _decode(self, dialect: Dialect, raw: Any) -> Any:
-        raw = dialect.connection.ops.process_clob(raw)
+    def _decode(self, ops: Any, raw: Any) -> Any:
+        raw = ops.process_clob(raw)
         return pickle.loads(base64.b64decode(raw.encode("latin1"), validate=True))
 
     def _run(self, alias: str, work: Callable[[Dialect, Any], T]) -> T:
@@ -140,7 +140,7 @@ class DatabaseCache(BaseDatabaseCache):
         dialect, row = self._run(self._read_alias(), work)
         if row is None:
             return default
-        value, ok = self._load(dialect, key, row[0])
+        value, ok = self._load(dialect.connection.ops, key, row[0])
         return value if ok else default
 
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
@@ -158,8 +158,9 @@ class DatabaseCache(BaseDatabaseCache):
 
         result = {}
         dialect, rows = self._run(self._read_alias(), work)
+        ops = dialect.connection.ops
         for made_key, raw in rows:
-            value, ok = self._load(dialect, made_key, raw)
+            value, ok = self._load(ops, made_key, raw)
             if ok:
                 result[key_map[made_key]] = value
         return result
@@ -173,9 +174,9 @@ class DatabaseCache(BaseDatabaseCache):
 
         return self._run(self._read_alias(), work)
 
-    def _load(self, dialect: Dialect, key: str, raw: Any) -> tuple[Any, bool]:
+    def _load(self, ops: Any, key: str, raw: Any) -> tuple[Any, bool]:
         try:
-            return self._decode(dialect, raw), True
+            return self._decode(ops, raw), True
         except CORRUPT as exc:
             logger.warning("Database cache table %r: unreadable value for key %r (%s: %s); "
                            "treating it as a miss and removing it", self._table, key,
@@ -285,7 +286,7 @@ class DatabaseCache(BaseDatabaseCache):
                 if row is None:
                     raise ValueError(f"Key '{made_key}' not found")
                 raw = dialect.connection.ops.process_clob(row[0])
-                done, new_value = swap(dialect, cursor, raw, self._decode(dialect, raw), now)
+                done, new_value = swap(dialect, cursor, raw, self._decode(dialect.connection.ops, raw), now)
                 if done:
                     return new_value
                 time.sleep(random.random() * 0.001 * min(attempt, 20))

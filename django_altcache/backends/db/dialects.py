@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 try:  # psycopg 3 only; with psycopg2 PostgreSQL uses Django's cursors
@@ -32,7 +32,9 @@ class Dialect:
     vendor = "portable"
 
     def __init__(self, connection: BaseDatabaseWrapper, table: str) -> None:
-        self.connection = connection
+        # Connections are per thread; the SQL is per alias. Keep the alias, look up the
+        # calling thread's connection when needed.
+        self.alias = connection.alias
         qn = connection.ops.quote_name
         self.table = table
         t, k, v, e = qn(table), qn("cache_key"), qn("value"), qn("expires")
@@ -57,6 +59,10 @@ class Dialect:
         self.sql_purge = (
             f"DELETE FROM {t} WHERE {k} IN (SELECT {k} FROM {t} WHERE {e} <= %s LIMIT %s)"
         )
+
+    @property
+    def connection(self) -> BaseDatabaseWrapper:
+        return connections[self.alias]
 
     def value_equals(self) -> str:
         return f"{self.v} = %s"
@@ -277,14 +283,14 @@ class PortableDialect(Dialect):
 
     def _insert_or_false(self, cursor: Any, row: Row) -> bool:
         try:
-            with transaction.atomic(using=self.connection.alias):
+            with transaction.atomic(using=self.alias):
                 cursor.execute(self.sql_insert, row)
         except IntegrityError:
             return False
         return True
 
     def set_rows(self, cursor: Any, rows: Sequence[Row]) -> None:
-        with transaction.atomic(using=self.connection.alias):
+        with transaction.atomic(using=self.alias):
             for key, value, expires in rows:
                 for _attempt in range(3):
                     cursor.execute(self.sql_update, [value, expires, key])
@@ -292,7 +298,7 @@ class PortableDialect(Dialect):
                         break
 
     def add(self, cursor: Any, row: Row, now: Any) -> bool:
-        with transaction.atomic(using=self.connection.alias):
+        with transaction.atomic(using=self.alias):
             cursor.execute(self.sql_add_clear, [row[0], now])
             return self._insert_or_false(cursor, row)
 
