@@ -132,6 +132,7 @@ def test_tls_url_selects_ssl_connections(redis_url: str) -> None:
     ("", "LOCATION"),
     ("sentinel://127.0.0.1:26379", "service_name"),
     ("sentinel://127.0.0.1:x/svc", "bad sentinel address"),
+    ("sentinel://127.0.0.1:26379/svc?db=x", "db must be an integer"),
 ])
 def test_bad_location_names_the_setting(location: str, fragment: str) -> None:
     cache = RedisCache(location, {})
@@ -178,3 +179,15 @@ def test_custom_key_function_and_subclass_hooks_are_honoured(redis_url: str, pre
     custom.set("b", 2)
     assert redis.Redis.from_url(redis_url).get(f"custom-{prefix}-b") == b"2"
     assert custom.get_many(["b"]) == {"b": 2}
+
+
+def test_sentinel_location_syntax() -> None:
+    from django_altcache.backends.redis import connection
+
+    topology = connection.parse("sentinel://u:p%40ss@127.0.0.1:1,127.0.0.2:2/svc?db=3", {})
+    assert topology.kind == "sentinel" and topology.service_name == "svc"
+    assert topology.sentinels == [("127.0.0.1", 1), ("127.0.0.2", 2)]
+    assert (topology.pool_options["db"], topology.pool_options["username"],
+            topology.pool_options["password"]) == (3, "u", "p@ss")
+    cache = RedisCache("sentinel://127.0.0.1:1,127.0.0.2:2/svc", {})
+    assert cache._servers == ["sentinel://127.0.0.1:1,127.0.0.2:2/svc"]  # commas are not servers here

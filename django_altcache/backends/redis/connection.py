@@ -112,7 +112,10 @@ def _parse_sentinel(url: str, options: dict[str, Any], location: Any) -> tuple[s
         )
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     if "db" in query and "db" not in options:
-        options["db"] = int(query["db"])
+        try:
+            options["db"] = int(query["db"])
+        except ValueError:
+            raise CacheConfigError(f"CACHES[...]['LOCATION']: db must be an integer in {location!r}") from None
     if userinfo:
         user, has_pw, password = userinfo.partition(":")
         if has_pw:
