@@ -201,3 +201,20 @@ def test_postgres_prepared_statements_when_the_database_enables_them(postgres_po
     finally:
         raw.prepare_threshold = saved
         drop_table("postgres", "prepared cache")
+
+
+def test_incr_version_moves_the_entry_and_keeps_its_expiry(vendor_alias, cache_table, cache):
+    cache.set("v", "value", 1000)
+    before = raw_expires(vendor_alias, cache_table, ":1:v")
+    cache.set("v", "stale v2", 5, version=2)
+    assert cache.incr_version("v") == 2
+    assert cache.get("v") is None
+    assert cache.get("v", version=2) == "value"
+    assert raw_expires(vendor_alias, cache_table, ":2:v") == before
+    assert cache.decr_version("v", version=2) == 1
+    assert cache.get("v") == "value"
+    with pytest.raises(ValueError):
+        cache.incr_version("absent")
+    cache.set("dead", 1, -1)
+    with pytest.raises(ValueError):
+        cache.incr_version("dead")

@@ -296,6 +296,27 @@ class DatabaseCache(BaseDatabaseCache):
 
         return self._run(alias, work)
 
+    def incr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        """Move the entry to its new version keeping its expiry (Django's resets the timeout)."""
+        if version is None:
+            version = self.version
+        old_key, new_key = self._key(key, version), self._key(key, version + delta)
+        alias = self._write_alias()
+        if self._dialect(alias).sql_copy_key is None:
+            return super().incr_version(key, delta, version)
+
+        def work(dialect: Dialect, cursor: Any) -> bool:
+            cursor.execute(dialect.sql_copy_key, [new_key, old_key, self._now(dialect)])
+            if cursor.rowcount <= 0:
+                return False
+            if new_key != old_key:
+                cursor.execute(dialect.sql_delete, [old_key])
+            return True
+
+        if not self._run(alias, work):
+            raise ValueError(f"Key '{key}' not found")
+        return version + delta
+
     def delete(self, key: Any, version: int | None = None) -> bool:
         key = self._key(key, version)
 

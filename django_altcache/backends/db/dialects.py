@@ -59,6 +59,8 @@ class Dialect:
         self.sql_purge = (
             f"DELETE FROM {t} WHERE {k} IN (SELECT {k} FROM {t} WHERE {e} <= %s LIMIT %s)"
         )
+        # incr_version: copy a live row to its new key, expiry included (None: not supported).
+        self.sql_copy_key: str | None = None
 
     @property
     def connection(self) -> BaseDatabaseWrapper:
@@ -112,6 +114,8 @@ class UpsertDialect(Dialect):
         # "add" replaces a row only when it has expired; rowcount says who won.
         self.sql_add = f"{self._insert}(%s, %s, %s){self._on_conflict} WHERE {t}.{e} <= %s"
         self.sql_set = f"{self._insert}(%s, %s, %s){self._on_conflict}"
+        self.sql_copy_key = (f"INSERT INTO {t} ({k}, {v}, {e}) SELECT %s, {v}, {e} FROM {t} "
+                             f"WHERE {k} = %s AND {e} > %s{self._on_conflict}")
 
     def set_rows(self, cursor: Any, rows: Sequence[Row]) -> None:
         if len(rows) == 1:
@@ -227,6 +231,8 @@ class MySQLDialect(Dialect):
         self._insert = f"INSERT INTO {t} ({k}, {v}, {e}) VALUES "
         self._on_dup = f" ON DUPLICATE KEY UPDATE {v} = VALUES({v}), {e} = VALUES({e})"
         self.sql_set = f"{self._insert}(%s, %s, %s){self._on_dup}"
+        self.sql_copy_key = (f"INSERT INTO {t} ({k}, {v}, {e}) SELECT %s, {v}, {e} FROM {t} "
+                             f"WHERE {k} = %s AND {e} > %s{self._on_dup}")
         self.sql_add_clear = f"DELETE FROM {t} WHERE {k} = %s AND {e} <= %s"
         self.sql_add = f"INSERT IGNORE INTO {t} ({k}, {v}, {e}) VALUES (%s, %s, %s)"
         # MySQL cannot LIMIT inside IN (subquery) but deletes in order with a LIMIT.
