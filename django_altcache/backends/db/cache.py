@@ -362,8 +362,10 @@ class DatabaseCache(BaseDatabaseCache):
         if self._cull_frequency == 0:
             cursor.execute(dialect.sql_clear)
             return
-        cursor.execute(dialect.sql_delete_expired, [self._now(dialect)])
-        remaining = count - max(0, cursor.rowcount)
+        # Bounded like the count: a write never pays for a whole table's backlog at once
+        # (a table far above MAX_ENTRIES shrinks over several culls; cachepurge clears backlogs).
+        deleted = dialect.purge_batch(cursor, self._now(dialect), max(1, self._max_entries + 1))
+        remaining = count - max(0, deleted)
         if remaining > self._max_entries:
             surplus = remaining // self._cull_frequency
             if surplus > 0:
