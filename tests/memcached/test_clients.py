@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 
+import pytest
 from django.core.signals import request_finished, request_started
 
 from .stats import server_stats
@@ -62,6 +63,7 @@ def test_threads_share_connections_without_mixing_replies(cache_for, own_memcach
     assert len(clients) == (1 if library == "pymemcache" else 4)
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # deliberate
 def test_child_process_gets_its_own_client(cache_for, own_memcached):
     cache = cache_for(own_memcached.location)
     cache.set("before-fork", 1)
@@ -83,3 +85,31 @@ def test_child_process_gets_its_own_client(cache_for, own_memcached):
         os.waitpid(pid, 0)
     assert cache.get("from-child") == 2
     assert cache._cache is parent_client
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # deliberate
+def test_fork_leaves_other_threads_connections_working(cache_for, own_memcached):
+    # A child frees the other threads' data; freeing a pylibmc client would send "quit"
+    # on the parent's sockets.
+    cache = cache_for(own_memcached.location)
+    ready, go, result = threading.Event(), threading.Event(), []
+
+    def worker() -> None:
+        cache.set("k", 1)
+        ready.set()
+        go.wait(30)
+        try:
+            result.append(cache.get("k"))
+        except Exception as exc:  # noqa: BLE001 - the assertion shows it
+            result.append(repr(exc))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert ready.wait(30)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    go.set()
+    thread.join(30)
+    assert result == [1]

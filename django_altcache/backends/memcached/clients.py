@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -26,6 +27,8 @@ class SharedClient:
         self._lock = threading.Lock()
         self._client: Any = None
         self._local = threading.local()
+        # Every thread's client, weakly: pinned across fork() (see _pin_before_fork).
+        self._thread_clients: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def _shared(self) -> Any:
         client = self._client
@@ -46,6 +49,7 @@ class SharedClient:
         self._lock = threading.Lock()
         self._client = None
         self._local = threading.local()
+        self._thread_clients = weakref.WeakSet()
 
     def get(self) -> Any:
         if self._per_thread is None:
@@ -54,11 +58,13 @@ class SharedClient:
             return self._local.client
         except AttributeError:
             client = self._local.client = self._per_thread(self._shared())
+            self._thread_clients.add(client)
             return client
 
 
 _registry: dict[Hashable, SharedClient] = {}
-_inherited: list[Any] = []
+_inherited: list[Any] = []  # clients of the parent process, never used nor freed
+_pinned: list[Any] = []
 _registry_lock = threading.Lock()
 
 
@@ -70,14 +76,28 @@ def shared_client(key: Hashable, factory: Factory, per_thread: PerThread | None 
     return handle
 
 
+def _pin_before_fork() -> None:
+    # The child frees the thread-local data of every thread but the forking one, and a
+    # freed pylibmc client sends "quit" on its sockets, which are the parent's. Holding
+    # them here across the fork keeps them alive in the child (and is undone in the parent).
+    _pinned.extend(client for handle in list(_registry.values()) for client in list(handle._thread_clients))
+
+
+def _unpin_in_parent() -> None:
+    _pinned.clear()
+
+
 def _forget_after_fork() -> None:
     # Backend instances created before the fork keep their handle, so reset the
     # handles themselves rather than only forgetting them.
     global _registry_lock
     _registry_lock = threading.Lock()
+    _inherited.extend(_pinned)
+    _pinned.clear()
     for handle in _registry.values():
         handle.reset()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_after_fork)
+    os.register_at_fork(before=_pin_before_fork, after_in_parent=_unpin_in_parent,
+                        after_in_child=_forget_after_fork)

@@ -254,9 +254,10 @@ class PyLibMCDriver(Driver):
     def is_unavailable(self, exc: BaseException) -> bool:
         if isinstance(exc, self._down):
             return True
-        # libmemcached's MEMCACHED_TIMEOUT has no pylibmc class: it arrives as a bare
-        # pylibmc.Error "error 31 from memcached_get(...): ... A TIMEOUT OCCURRED".
-        return type(exc) is self._base_error and "TIMEOUT" in str(exc)
+        # libmemcached's MEMCACHED_ERRNO (26, a failed socket call) and MEMCACHED_TIMEOUT
+        # (31) have no pylibmc class: they arrive as a bare pylibmc.Error
+        # "error 31 from memcached_get(...): ... A TIMEOUT OCCURRED".
+        return type(exc) is self._base_error and str(exc).startswith(("error 26 from", "error 31 from"))
 
     def _soft(self, exc: BaseException, what: str) -> bool:
         if not self.is_unavailable(exc):
