@@ -65,10 +65,12 @@ def test_incr_errors_match_django(cache: RedisCache) -> None:
 
 def test_pools_are_shared_across_instances_and_threads(redis_url: str) -> None:
     pools: list[Any] = []
+    clients: list[Any] = []
 
     def grab() -> None:
         cache = RedisCache(redis_url, {"OPTIONS": {"socket_timeout": 3}})
         pools.append(cache._cache._get_connection_pool(write=True))
+        clients.append(cache._cache.get_client(write=True))
 
     threads = [threading.Thread(target=grab) for _ in range(8)]
     for thread in threads:
@@ -76,6 +78,7 @@ def test_pools_are_shared_across_instances_and_threads(redis_url: str) -> None:
     for thread in threads:
         thread.join(10)
     assert len(pools) == 8 and all(pool is pools[0] for pool in pools)
+    assert all(client is clients[0] for client in clients)  # redis.Redis objects too
     other = RedisCache(redis_url, {"OPTIONS": {"socket_timeout": 4}})._cache._get_connection_pool(True)
     assert other is not pools[0] and other.connection_kwargs["socket_timeout"] == 4
 

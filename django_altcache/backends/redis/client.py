@@ -94,12 +94,16 @@ class RedisCacheClient(AsyncClientMixin):
     def _client_at(self, index: int) -> Any:
         client = self._clients.get(index)
         if client is None:
+            topology = self._topology
             if self._cluster:
-                topology = self._topology
                 client = connection.SYNC.get(pool_key(topology, 0, False), topology.pool_options,
                                              lambda: build_cluster(topology))
             else:
-                client = self._client(connection_pool=self._pool_at(index))
+                # Shared too: redis.Redis() costs more than a round trip to build (its
+                # response-callback table), and Django builds instances per request under ASGI.
+                pool = self._pool_at(index)
+                client = connection.SYNC.get(("client", self._client, id(pool)), pool,
+                                             lambda: self._client(connection_pool=pool))
             self._clients[index] = client
         return client
 
