@@ -194,3 +194,14 @@ def test_sentinel_location_syntax() -> None:
             topology.pool_options["password"]) == (3, "u", "p@ss")
     cache = RedisCache("sentinel://127.0.0.1:1,127.0.0.2:2/svc", {})
     assert cache._servers == ["sentinel://127.0.0.1:1,127.0.0.2:2/svc"]  # commas are not servers here
+
+
+def test_system_check_reports_a_bad_location() -> None:
+    from django.core import checks
+    from django.test import override_settings
+
+    caches = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+              "bad": {"BACKEND": "django_altcache.backends.redis.RedisCache", "LOCATION": "http://x"}}
+    with override_settings(CACHES=caches):
+        errors = [e for e in checks.run_checks(tags=[checks.Tags.caches]) if e.id == "django_altcache.E101"]
+    assert len(errors) == 1 and "CACHES['bad']" in errors[0].msg and "redis://" in errors[0].msg
