@@ -152,8 +152,8 @@ class DatabaseCache(BaseDatabaseCache):
             rows: list[tuple[str, Any]] = []
             now = self._now(dialect)
             for chunk in _chunks(list(key_map), dialect.keys_per_chunk):
-                cursor.execute(dialect.sql_get_many(len(chunk)), [*chunk, now])
-                rows.extend(cursor.fetchall())
+                cursor.execute(*dialect.get_many_query(chunk, now))
+                rows.extend((key, value) for key, value, live in cursor.fetchall() if live)
             return dialect, rows
 
         result = {}
@@ -355,8 +355,7 @@ class DatabaseCache(BaseDatabaseCache):
         chance = self._cull_chance()
         if chance <= 0 or (chance < 1 and random.random() >= chance):
             return
-        cursor.execute(dialect.sql_count, [max(0, self._max_entries + 1)])
-        count = cursor.fetchone()[0]
+        count = dialect.count_rows(cursor, max(0, self._max_entries + 1))
         if count <= self._max_entries:
             return
         if self._cull_frequency == 0:

@@ -75,12 +75,28 @@ class Dialect:
     def placeholders(self, count: int) -> str:
         return ", ".join(["%s"] * count)
 
-    def sql_get_many(self, count: int) -> str:
-        return (f"SELECT {self.k}, {self.v} FROM {self.t} "
-                f"WHERE {self.k} IN ({self.placeholders(count)}) AND {self.e} > %s")
+    # Whether get_many selects "expires > now" as a column instead of filtering on it.
+    # With the filter, PostgreSQL may AND the primary-key bitmap with a scan of the whole
+    # expires index (measured: 1.3 ms instead of 0.2 ms for 100 keys in 50,000 rows).
+    live_flag_in_select = True
+
+    def get_many_query(self, keys: Sequence[str], now: Any) -> tuple[str, list[Any]]:
+        """SQL and parameters; rows are (cache_key, value, is_live)."""
+        marks = self.placeholders(len(keys))
+        if self.live_flag_in_select:
+            return (f"SELECT {self.k}, {self.v}, {self.e} > %s FROM {self.t} WHERE {self.k} IN ({marks})",
+                    [now, *keys])
+        # Standard SQL (Oracle before 23) has no boolean in a select list: filter, flag with 1.
+        return (f"SELECT {self.k}, {self.v}, 1 FROM {self.t} WHERE {self.k} IN ({marks}) AND {self.e} > %s",
+                [*keys, now])
 
     def sql_delete_many(self, count: int) -> str:
         return f"DELETE FROM {self.t} WHERE {self.k} IN ({self.placeholders(count)})"
+
+    def count_rows(self, cursor: Any, limit: int) -> int:
+        """Rows in the table, counting no further than ``limit``."""
+        cursor.execute(self.sql_count, [limit])
+        return int(cursor.fetchone()[0])
 
     def evict(self, cursor: Any, count: int) -> int:
         """Delete the ``count`` rows that expire soonest (timeout=None rows sort last)."""
@@ -271,6 +287,13 @@ class PortableDialect(Dialect):
         self.sql_insert = f"INSERT INTO {t} ({k}, {v}, {e}) VALUES (%s, %s, %s)"
         self.sql_add_clear = f"DELETE FROM {t} WHERE {k} = %s AND {e} <= %s"
         self.sql_by_expiry = f"SELECT {k} FROM {t} ORDER BY {e}, {k}"
+        self.live_flag_in_select = False
+        self.sql_count_all = f"SELECT COUNT(*) FROM {t}"
+
+    def count_rows(self, cursor: Any, limit: int) -> int:
+        # LIMIT is not standard SQL (Oracle spells it FETCH FIRST): count it all, as Django does.
+        cursor.execute(self.sql_count_all)
+        return int(cursor.fetchone()[0])
 
     def evict(self, cursor: Any, count: int) -> int:
         # LIMIT is not portable SQL: read the first keys in expiry order, delete them by key.
