@@ -96,6 +96,8 @@ def test_sentinel_failover_without_restarting_the_process(sentinel: SentinelTopo
         for _ in range(50):
             try:
                 await cache.aset("async", 5)
+                # 200 concurrent tasks wait for one of the bounded connections, none fails.
+                assert set(await asyncio.gather(*(cache.aget("async") for _ in range(200)))) == {5}
                 return await cache.aget("async"), await cache.aget("before")
             except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError):
                 await asyncio.sleep(0.1)

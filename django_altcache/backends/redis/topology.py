@@ -7,6 +7,7 @@ objects, and gives each a registry key so equal settings share one pool per proc
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -73,6 +74,17 @@ def pool_key(topology: connection.Topology, index: int, asynchronous: bool) -> A
     return (topology.kind, cls, target, connection.freeze(options))
 
 
+@functools.lru_cache(maxsize=None)
+def _blocking_sentinel_pool() -> type:
+    """redis.asyncio's Sentinel pool raises past max_connections; this one waits, as
+    the pools of plain servers do (BlockingConnectionPool), so many tasks stay bounded."""
+    from redis.asyncio import BlockingConnectionPool
+    from redis.asyncio.sentinel import SentinelConnectionPool
+
+    return type("BlockingSentinelConnectionPool", (SentinelConnectionPool, BlockingConnectionPool),
+                {"__module__": __name__})
+
+
 def build_async(topology: connection.Topology, index: int) -> Any:
     import redis.asyncio
 
@@ -82,7 +94,10 @@ def build_async(topology: connection.Topology, index: int) -> Any:
         from redis.asyncio.sentinel import Sentinel
 
         sentinel = Sentinel(topology.sentinels, sentinel_kwargs=sentinel_kwargs(topology))
+        options = dict(topology.async_pool_options)
+        options.setdefault("max_connections", connection.DEFAULT_ASYNC_MAX_CONNECTIONS)
+        options.setdefault("timeout", connection.DEFAULT_ASYNC_POOL_TIMEOUT)
         return sentinel.master_for(topology.service_name, redis_class=redis.asyncio.Redis,
-                                   **topology.async_pool_options)
+                                   connection_pool_class=_blocking_sentinel_pool(), **options)
     pool = topology.async_pool_class.from_url(topology.servers[index], **topology.async_pool_options)
     return redis.asyncio.Redis(connection_pool=pool)
