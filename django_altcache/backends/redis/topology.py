@@ -55,8 +55,6 @@ def build_cluster(topology: connection.Topology, asynchronous: bool = False) -> 
         auth["password"] = first.password
         if first.username:
             auth["username"] = first.username
-    options = {k: v for k, v in options.items() if k not in ("max_connections", "timeout")} \
-        if asynchronous else options
     nodes = [ClusterNode(*_host_port(url)) for url in topology.servers]
     return RedisCluster(startup_nodes=nodes, **{**auth, **options})
 
