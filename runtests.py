@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from tests._servers import ServerUnavailable  # noqa: E402
-from tests._servers.registry import ENV_HINT_VARS, GROUP_SERVICES, SERVICES  # noqa: E402
+from tests._servers.registry import GROUP_SERVICES, SERVICES  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # The conformance runner's own unit tests ride with the core group.
@@ -70,7 +70,7 @@ def start_services(stack: contextlib.ExitStack, names: list[str]) -> dict[str, s
         except ServerUnavailable as exc:
             label = "FAIL" if IN_CI else "SKIP"
             print(f"[runtests] {label}: {exc}. Its tests will {'fail' if IN_CI else 'skip'}.", flush=True)
-            env[ENV_HINT_VARS.get(name, f"ALTCACHE_{name.upper()}_HINT")] = service.hint
+            env[service.hint_var] = service.hint
             continue
         env.update(service.env(server))
         print(f"[runtests] started {name} in {time.monotonic() - started:.1f}s: "

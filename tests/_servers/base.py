@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -7,8 +8,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, TypeVar
 
 INSTALL_HINTS = {
     "redis-server": "apt-get install -y redis-server",
@@ -132,3 +135,47 @@ class ServerProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+@dataclass
+class ManagedServer:
+    """A started server process and its address; subclasses say how to tell it is ready."""
+
+    port: int
+    dir: Path
+    process: ServerProcess
+    host: str = "127.0.0.1"
+
+    start_timeout: ClassVar[float] = 20
+    stop_timeout: ClassVar[float] = 10
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self.process.start()
+        wait_until(self.ready, timeout=self.start_timeout,
+                   what=f"{self.process.name} on port {self.port}", proc=self.process)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash; ``start()`` brings it back on the same port and directory."""
+        self.process.kill()
+
+    def stop(self) -> None:
+        self.process.stop(timeout=self.stop_timeout)
+
+
+S = TypeVar("S", bound=ManagedServer)
+
+
+@contextlib.contextmanager
+def running(server: S, *, setup: Callable[[S], None] | None = None) -> Iterator[S]:
+    """Start ``server``, run ``setup`` on it, yield it; always stop it and remove its directory."""
+    try:
+        server.start()
+        if setup is not None:
+            setup(server)
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.dir, ignore_errors=True)

@@ -7,15 +7,14 @@ database ``altcache`` (tests/settings.py's ``mysql`` alias) exists.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import ServerProcess, free_port, make_tempdir, require_binary, wait_until
+from .base import ManagedServer, ServerProcess, free_port, make_tempdir, require_binary, running
 
 # mariadbd refuses to run as root unless told which user to be; root is fine in a temp dir.
 RUN_AS = "root" if os.geteuid() == 0 else None
@@ -27,12 +26,11 @@ BOOTSTRAP_SQL = (
 
 
 @dataclass
-class MariaDBServer:
-    port: int
-    dir: Path
-    process: ServerProcess
-    host: str = "127.0.0.1"
+class MariaDBServer(ManagedServer):
     database: str = "altcache"
+
+    start_timeout = 60
+    stop_timeout = 30
 
     @property
     def socket(self) -> Path:
@@ -47,18 +45,13 @@ class MariaDBServer:
     def ready(self) -> bool:
         return self.socket.exists() and self.client("SELECT 1").returncode == 0
 
-    def start(self) -> None:
-        self.process.start()
-        wait_until(self.ready, timeout=60, what=f"mariadbd on port {self.port}", proc=self.process)
-
-    def kill(self) -> None:
-        self.process.kill()
-
-    def stop(self) -> None:
-        self.process.stop(timeout=30)
+    def bootstrap(self) -> None:
+        result = self.client(BOOTSTRAP_SQL)
+        if result.returncode != 0:
+            raise RuntimeError(f"MariaDB bootstrap failed: {result.stderr.decode(errors='replace')}")
 
 
-@contextlib.contextmanager
+@contextmanager
 def mariadb_server() -> Iterator[MariaDBServer]:
     install_db = require_binary("mariadb-install-db")
     mariadbd = require_binary("mariadbd")
@@ -79,13 +72,5 @@ def mariadb_server() -> Iterator[MariaDBServer]:
             # Debian's packaged my.cnf sets utf8mb4; --no-defaults would leave latin1.
             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci", *user_args]
     process = ServerProcess(argv, name="mariadb", log_path=root / "mariadb.log", cwd=root)
-    server = MariaDBServer(port=port, dir=root, process=process)
-    try:
-        server.start()
-        result = server.client(BOOTSTRAP_SQL)
-        if result.returncode != 0:
-            raise RuntimeError(f"MariaDB bootstrap failed: {result.stderr.decode(errors='replace')}")
+    with running(MariaDBServer(port=port, dir=root, process=process), setup=MariaDBServer.bootstrap) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)

@@ -1,21 +1,14 @@
 from __future__ import annotations
 
-import contextlib
-import shutil
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-from .base import ServerProcess, free_port, make_tempdir, require_binary, tcp_command, wait_until
+from .base import ManagedServer, ServerProcess, free_port, make_tempdir, require_binary, running, tcp_command
 
 
 @dataclass
-class MemcachedServer:
-    port: int
-    dir: Path
-    process: ServerProcess
-    host: str = "127.0.0.1"
-
+class MemcachedServer(ManagedServer):
     @property
     def location(self) -> str:
         return f"{self.host}:{self.port}"
@@ -23,18 +16,11 @@ class MemcachedServer:
     def ping(self) -> bool:
         return tcp_command(self.host, self.port, b"version\r\n", b"VERSION")
 
-    def start(self) -> None:
-        self.process.start()
-        wait_until(self.ping, timeout=20, what=f"memcached on port {self.port}", proc=self.process)
-
-    def kill(self) -> None:
-        self.process.kill()
-
-    def stop(self) -> None:
-        self.process.stop()
+    def ready(self) -> bool:
+        return self.ping()
 
 
-@contextlib.contextmanager
+@contextmanager
 def memcached_server(extra_args: Sequence[str] = (), port: int | None = None,
                      memory_mb: int = 64) -> Iterator[MemcachedServer]:
     binary = require_binary("memcached")
@@ -44,10 +30,5 @@ def memcached_server(extra_args: Sequence[str] = (), port: int | None = None,
     argv = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", str(memory_mb), "-u", "nobody",
             *extra_args]
     process = ServerProcess(argv, name="memcached", log_path=directory / "memcached.log", cwd=directory)
-    server = MemcachedServer(port=port, dir=directory, process=process)
-    try:
-        server.start()
+    with running(MemcachedServer(port=port, dir=directory, process=process)) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(directory, ignore_errors=True)

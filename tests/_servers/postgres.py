@@ -1,27 +1,24 @@
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-from .base import ServerProcess, free_port, make_tempdir, require_binary, wait_until
+from .base import ManagedServer, ServerProcess, free_port, make_tempdir, require_binary, running
 
 # PostgreSQL refuses to run as root; as root we run it as the "postgres" user.
 PG_USER = "postgres"
 
 
 @dataclass
-class PostgresServer:
-    port: int
-    dir: Path
-    process: ServerProcess
-    host: str = "127.0.0.1"
+class PostgresServer(ManagedServer):
     user: str = "postgres"
     dbname: str = "postgres"
+
+    start_timeout = 60
+    stop_timeout = 20
 
     def ready(self) -> bool:
         result = subprocess.run(
@@ -30,18 +27,8 @@ class PostgresServer:
         )
         return result.returncode == 0
 
-    def start(self) -> None:
-        self.process.start()
-        wait_until(self.ready, timeout=60, what=f"postgres on port {self.port}", proc=self.process)
 
-    def kill(self) -> None:
-        self.process.kill()
-
-    def stop(self) -> None:
-        self.process.stop(timeout=20)
-
-
-@contextlib.contextmanager
+@contextmanager
 def postgres_server() -> Iterator[PostgresServer]:
     initdb = require_binary("initdb")
     postgres = require_binary("postgres")
@@ -54,14 +41,10 @@ def postgres_server() -> Iterator[PostgresServer]:
         check=True, capture_output=True, timeout=120, user=run_as, cwd=root,
     )
     port = free_port()
+    # Durability off: a test database that is thrown away needs no fsync.
     argv = [postgres, "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(root),
             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
             "-c", "max_connections=200"]
     process = ServerProcess(argv, name="postgres", log_path=root / "postgres.log", user=PG_USER, cwd=root)
-    server = PostgresServer(port=port, dir=root, process=process)
-    try:
-        server.start()
+    with running(PostgresServer(port=port, dir=root, process=process)) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)

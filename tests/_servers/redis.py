@@ -1,21 +1,16 @@
 from __future__ import annotations
 
-import contextlib
-import shutil
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import ServerProcess, free_port, make_tempdir, require_binary, tcp_command, wait_until
+from .base import ManagedServer, ServerProcess, free_port, make_tempdir, require_binary, running, tcp_command
 
 
 @dataclass
-class RedisServer:
-    port: int
-    dir: Path
-    process: ServerProcess
+class RedisServer(ManagedServer):
     extra_args: list[str] = field(default_factory=list)
-    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
@@ -24,15 +19,8 @@ class RedisServer:
     def ping(self) -> bool:
         return tcp_command(self.host, self.port, b"PING\r\n", b"+PONG")
 
-    def start(self) -> None:
-        self.process.start()
-        wait_until(self.ping, timeout=20, what=f"redis-server on port {self.port}", proc=self.process)
-
-    def kill(self) -> None:
-        self.process.kill()
-
-    def stop(self) -> None:
-        self.process.stop()
+    def ready(self) -> bool:
+        return self.ping()
 
 
 def redis_argv(binary: str, port: int, directory: Path, extra: Sequence[str] = ()) -> list[str]:
@@ -43,17 +31,12 @@ def redis_argv(binary: str, port: int, directory: Path, extra: Sequence[str] = (
     ]
 
 
-@contextlib.contextmanager
+@contextmanager
 def redis_server(extra_args: Sequence[str] = (), port: int | None = None) -> Iterator[RedisServer]:
     binary = require_binary("redis-server")
     directory = make_tempdir("redis")
     port = port or free_port()
-    process = ServerProcess(redis_argv(binary, port, directory, extra_args), name="redis",
+    process = ServerProcess(redis_argv(binary, port, directory, extra_args), name="redis-server",
                             log_path=directory / "redis.log", cwd=directory)
-    server = RedisServer(port=port, dir=directory, process=process, extra_args=list(extra_args))
-    try:
-        server.start()
+    with running(RedisServer(port=port, dir=directory, process=process, extra_args=list(extra_args))) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(directory, ignore_errors=True)

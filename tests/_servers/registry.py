@@ -23,6 +23,13 @@ class Service:
     start: Callable[[], AbstractContextManager[Any]]
     env: Callable[[Any], dict[str, str]]
     hint: str
+    # The variable tests check for this server; when the server is missing, runtests
+    # exports the install hint as <checked_var>_HINT for tests/conftest.py's message.
+    checked_var: str
+
+    @property
+    def hint_var(self) -> str:
+        return f"{self.checked_var}_HINT"
 
 
 SERVICES: dict[str, Service] = {
@@ -30,21 +37,25 @@ SERVICES: dict[str, Service] = {
         "redis", redis_server,
         lambda s: {"ALTCACHE_REDIS_URL": s.url},
         "apt-get install -y redis-server",
+        "ALTCACHE_REDIS_URL",
     ),
     "memcached": Service(
         "memcached", memcached_server,
         lambda s: {"ALTCACHE_MEMCACHED_LOCATION": s.location},
         "apt-get install -y memcached libmemcached-dev",
+        "ALTCACHE_MEMCACHED_LOCATION",
     ),
     "postgres": Service(
         "postgres", postgres_server,
         lambda s: {"ALTCACHE_PG_HOST": s.host, "ALTCACHE_PG_PORT": str(s.port)},
         "apt-get install -y postgresql",
+        "ALTCACHE_PG_PORT",
     ),
     "mariadb": Service(
         "mariadb", mariadb_server,
         lambda s: {"ALTCACHE_MYSQL_HOST": s.host, "ALTCACHE_MYSQL_PORT": str(s.port)},
         "apt-get install -y mariadb-server",
+        "ALTCACHE_MYSQL_PORT",
     ),
 }
 
@@ -55,10 +66,4 @@ GROUP_SERVICES: dict[str, tuple[str, ...]] = {
     "redis": ("redis",),
     "memcached": ("memcached",),
     "project": ("redis", "memcached", "postgres"),
-}
-
-ENV_HINT_VARS = {
-    "redis": "ALTCACHE_REDIS_URL_HINT",
-    "memcached": "ALTCACHE_MEMCACHED_LOCATION_HINT",
-    "postgres": "ALTCACHE_PG_PORT_HINT",
 }
