@@ -174,7 +174,8 @@ class LocMemCache(InlineAsyncMixin, FastKeysMixin, BaseCache):
             return self._delete(key)
 
     def get_many(self, keys: Iterable[Any], version: Any = None) -> dict[Any, Any]:
-        made = [(key, self.make_and_validate_key(key, version=version)) for key in keys]
+        keys = list(keys)
+        made = zip(keys, self.make_and_validate_keys(keys, version))
         found: list[tuple[Any, Any]] = []
         cache, expire_info = self._cache, self._expire_info
         with self._lock:
@@ -204,7 +205,7 @@ class LocMemCache(InlineAsyncMixin, FastKeysMixin, BaseCache):
         return []
 
     def delete_many(self, keys: Iterable[Any], version: Any = None) -> None:
-        made = [self.make_and_validate_key(key, version=version) for key in keys]
+        made = self.make_and_validate_keys(keys, version)
         with self._lock:
             for made_key in made:
                 self._delete(made_key)

@@ -11,39 +11,33 @@ writes to an unreachable server behave as a miss / a failed write (logged), and
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.core import checks
 from django.core.cache.backends import memcached as django_memcached
 from django.core.cache.backends.base import (
     DEFAULT_TIMEOUT,
-    MEMCACHE_MAX_KEY_LENGTH,
     BaseCache,
     InvalidCacheKey,
-    default_key_func,
     memcache_key_warnings,
 )
 
 from django_altcache.backends.base import logger
 from django_altcache.options import options_of
 
+from .._keys import FastKeysMixin, is_clean, quiet_for_clean_keys
 from .clients import shared_client
 from .drivers import Driver, PyLibMCDriver, PyMemcacheDriver
 from .location import parse_servers
 
-# Django's own pattern (memcached_error_chars_re), compiled eagerly: Django's lazily
-# compiled one costs ~3 µs per key through its proxy, more than the rest of a get.
-_ERROR_CHARS = re.compile(r"[\x00-\x20\x7f]")
-
-
-class MemcachedCache(django_memcached.BaseMemcachedCache):
+class MemcachedCache(FastKeysMixin, django_memcached.BaseMemcachedCache):
     driver_class: type[Driver]
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         # Django's BaseMemcachedCache.__init__ is replaced, not extended: it would
         # keep unchecked server strings and the user's OPTIONS without our defaults.
         BaseCache.__init__(self, params)
+        self._init_fast_keys()
         self._servers = parse_servers(server)
         driver = self._driver = self.driver_class()
         self._lib = driver.library
@@ -79,25 +73,12 @@ class MemcachedCache(django_memcached.BaseMemcachedCache):
             id="django_altcache.W201",
         )]
 
+    @quiet_for_clean_keys
     def validate_key(self, key: str) -> None:
-        if len(key) <= MEMCACHE_MAX_KEY_LENGTH and not _ERROR_CHARS.search(key):
+        if is_clean(key):
             return
         for warning in memcache_key_warnings(key):  # Django's exact messages
             raise InvalidCacheKey(warning)
-
-    def _make_keys(self, keys: Any, version: int | None) -> list[str]:
-        """make_and_validate_key for a batch; the fast path checks all keys in one regex scan.
-
-        Only with Django's own make_key and key function, whose result is the same string.
-        """
-        if self.key_func is not default_key_func or type(self).make_key is not BaseCache.make_key:
-            return [self.make_and_validate_key(key, version=version) for key in keys]
-        prefix, version = self.key_prefix, self.version if version is None else version
-        made = ["%s:%s:%s" % (prefix, version, key) for key in keys]
-        if made and (max(map(len, made)) > MEMCACHE_MAX_KEY_LENGTH or _ERROR_CHARS.search("".join(made))):
-            for key in made:  # raise Django's message for the first bad key
-                self.validate_key(key)
-        return made
 
     def _unreachable(self, exc: BaseException, what: str) -> bool:
         if not self._driver.is_unavailable(exc):
@@ -168,7 +149,7 @@ class MemcachedCache(django_memcached.BaseMemcachedCache):
 
     def get_many(self, keys: Any, version: int | None = None) -> dict[Any, Any]:
         keys = list(keys)
-        made = self._make_keys(keys, version)
+        made = self.make_and_validate_keys(keys, version)
         if not made:
             return {}
         key_map = dict(zip(made, keys))
@@ -177,7 +158,7 @@ class MemcachedCache(django_memcached.BaseMemcachedCache):
 
     def set_many(self, data: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> list[Any]:
         originals = list(data)
-        made = self._make_keys(originals, version)
+        made = self.make_and_validate_keys(originals, version)
         if not made:
             return []
         safe_data = dict(zip(made, data.values()))
@@ -188,7 +169,7 @@ class MemcachedCache(django_memcached.BaseMemcachedCache):
         return [original_keys[key] for key in failed]
 
     def delete_many(self, keys: Any, version: int | None = None) -> None:
-        made = self._make_keys(keys, version)
+        made = self.make_and_validate_keys(keys, version)
         if made:
             self._driver.delete_many(self._handle.get(), made)
 

@@ -17,14 +17,12 @@ from django.utils.functional import cached_property
 
 from django_altcache.options import CacheConfigError, options_of, split_location
 
+from .._keys import FastKeysMixin, is_clean, quiet_for_clean_keys
 from . import connection
 from .client import RedisCacheClient
 from .commands import glob_escape
 
-_MAX_KEY = 250  # Django's MEMCACHE_MAX_KEY_LENGTH, the threshold of its key warning
-
-
-class RedisCache(DjangoRedisCache):
+class RedisCache(FastKeysMixin, DjangoRedisCache):
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         BaseCache.__init__(self, params)
         options = options_of(params)
@@ -35,32 +33,17 @@ class RedisCache(DjangoRedisCache):
         self._clear_prefix_only = bool(options.pop("clear_prefix_only", False))
         self._class = RedisCacheClient
         self._options = options
-        # Django's key function and validation, inlined, unless a subclass or
-        # KEY_FUNCTION replaces them (then theirs run, unchanged). key_func is checked
-        # per call: code (Django's tests) may assign it on the instance.
-        cls = type(self)
-        self._inline_keys = (cls.make_key is BaseCache.make_key
-                             and cls.validate_key is RedisCache.validate_key
-                             and cls.make_and_validate_key is RedisCache.make_and_validate_key)
-
-    def make_and_validate_key(self, key: Any, version: int | None = None) -> str:
-        if not self._inline_keys or self.key_func is not default_key_func:
-            return super().make_and_validate_key(key, version=version)
-        made = f"{self.key_prefix}:{self.version if version is None else version}:{key}"
-        if len(made) > _MAX_KEY or " " in made or not made.isprintable():
-            BaseCache.validate_key(self, made)
-        return made
+        self._init_fast_keys()
 
     @cached_property
     def _cache(self) -> RedisCacheClient:
         return self._class(self._servers, **self._options)
 
+    @quiet_for_clean_keys
     def validate_key(self, key: str) -> None:
-        # Django walks every character in Python; a printable key without spaces that
-        # is short enough cannot trigger its warnings, so only others take that walk.
-        if len(key) <= _MAX_KEY and " " not in key and key.isprintable():
-            return
-        super().validate_key(key)
+        # Django's lazily compiled regex costs more than the check; clean keys skip it.
+        if not is_clean(key):
+            super().validate_key(key)
 
     def check_backend(self, alias: str) -> list[checks.CheckMessage]:
         try:
@@ -93,16 +76,8 @@ class RedisCache(DjangoRedisCache):
         return self._cache.delete(key)
 
     def _key_map(self, keys: Iterable[Any], version: int | None) -> dict[str, Any]:
-        if not self._inline_keys or self.key_func is not default_key_func:
-            return {self.make_and_validate_key(key, version=version): key for key in keys}
-        head = f"{self.key_prefix}:{self.version if version is None else version}:"
-        key_map = {f"{head}{key}": key for key in keys}
-        # One C-level pass over all keys; the per-key check only when something is off.
-        joined = "".join(key_map)
-        if " " in joined or not joined.isprintable() or max(map(len, key_map), default=0) > _MAX_KEY:
-            for made in key_map:
-                self.validate_key(made)
-        return key_map
+        keys = list(keys)
+        return dict(zip(self.make_and_validate_keys(keys, version), keys))
 
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         return self._cache.get_many_mapped(self._key_map(keys, version))
@@ -121,12 +96,12 @@ class RedisCache(DjangoRedisCache):
     def set_many(self, data: dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT,
                  version: int | None = None) -> list[Any]:
         if data:
-            safe = {self.make_and_validate_key(key, version=version): value for key, value in data.items()}
+            safe = dict(zip(self.make_and_validate_keys(data, version), data.values()))
             self._cache.set_many(safe, self.get_backend_timeout(timeout))
         return []
 
     def delete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
-        safe = [self.make_and_validate_key(key, version=version) for key in keys]
+        safe = self.make_and_validate_keys(keys, version)
         if safe:
             self._cache.delete_many(safe)
 
@@ -171,12 +146,12 @@ class RedisCache(DjangoRedisCache):
     async def aset_many(self, data: dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT,
                         version: int | None = None) -> list[Any]:
         if data:
-            safe = {self.make_and_validate_key(key, version=version): value for key, value in data.items()}
+            safe = dict(zip(self.make_and_validate_keys(data, version), data.values()))
             await self._cache.aset_many(safe, self.get_backend_timeout(timeout))
         return []
 
     async def adelete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
-        safe = [self.make_and_validate_key(key, version=version) for key in keys]
+        safe = self.make_and_validate_keys(keys, version)
         if safe:
             await self._cache.adelete_many(safe)
 
