@@ -28,10 +28,10 @@ class ServerUnavailable(RuntimeError):
 
 
 def require_binary(name: str) -> str:
-    path = shutil.which(name) or next(
-        (str(p) for p in (Path("/usr/sbin") / name, Path("/usr/lib/postgresql/15/bin") / name) if p.exists()),
-        None,
-    )
+    # Debian keeps server binaries off PATH: mariadbd in /usr/sbin, PostgreSQL's per version.
+    candidates = [Path("/usr/sbin") / name,
+                  *sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)]
+    path = shutil.which(name) or next((str(p) for p in candidates if p.exists()), None)
     if path is None:
         hint = INSTALL_HINTS.get(name, f"install {name}")
         raise ServerUnavailable(f"{name} not found on PATH; install it with: {hint}")

@@ -46,7 +46,8 @@ def _process(library: str, location: str, results: Any) -> None:
 def test_processes_and_threads(library, own_memcached):
     cache = BACKENDS[library](own_memcached.location, {"KEY_PREFIX": "concurrency"})
     cache.set("counter", 0)
-    context = multiprocessing.get_context("fork")
+    # forkserver: forking this (threaded) test process could deadlock a child on a held lock.
+    context = multiprocessing.get_context("forkserver")
     results = context.Queue()
     processes = [context.Process(target=_process, args=(library, own_memcached.location, results))
                  for _ in range(PROCESSES)]
