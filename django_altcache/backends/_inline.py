@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 
-if TYPE_CHECKING:
-    _Base = BaseCache
+if TYPE_CHECKING:  # the mixin sees BaseCache's API; at run time it adds no base
+    from django.core.cache.backends.base import BaseCache as _Base
 else:
     _Base = object
 

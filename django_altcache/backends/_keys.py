@@ -46,8 +46,8 @@ def is_clean(key: str) -> bool:
     return len(key) <= MEMCACHE_MAX_KEY_LENGTH and not _BAD_CHARS(key)
 
 
-if TYPE_CHECKING:
-    _Base = BaseCache
+if TYPE_CHECKING:  # the mixin sees BaseCache's API; at run time it adds no base
+    from django.core.cache.backends.base import BaseCache as _Base
 else:
     _Base = object
 

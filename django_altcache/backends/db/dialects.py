@@ -15,6 +15,7 @@ from typing import Any
 from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+psycopg: Any
 try:  # psycopg 3 only; with psycopg2 PostgreSQL uses Django's cursors
     import psycopg
 except ImportError:  # pragma: no cover - depends on the installed driver

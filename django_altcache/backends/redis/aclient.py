@@ -9,13 +9,12 @@ the instance so the hot path is one identity check.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from . import commands, connection
 from .commands import DELETE_BATCH, INCR, SCAN_COUNT, SET_MANY, log_corrupt
-from .topology import REPLICA_RETRY_AFTER, build_async, down_until, pool_key
+from .topology import build_async, pool_key
 
 
 class AsyncClientMixin:
@@ -70,8 +69,7 @@ class AsyncClientMixin:
             try:
                 return await self._aclient_at(index).execute_command(*args)
             except self._errors as exc:
-                if index:
-                    down_until[self._servers[index]] = time.monotonic() + REPLICA_RETRY_AFTER
+                self._read_failed(index)  # type: ignore[attr-defined]
                 error = exc
         assert error is not None
         raise error

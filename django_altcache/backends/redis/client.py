@@ -109,7 +109,7 @@ class RedisCacheClient(AsyncClientMixin):
 
     # -- routing --------------------------------------------------------------------
     def _read_order(self) -> list[int]:
-        """A random live replica first, then the other replicas, then the leader."""
+        """Live replicas in random order, then the leader, then replicas that failed lately."""
         replicas = list(range(1, len(self._servers)))
         random.shuffle(replicas)
         now = time.monotonic()
@@ -117,16 +117,20 @@ class RedisCacheClient(AsyncClientMixin):
         dead = [i for i in replicas if i not in live]
         return [*live, 0, *dead]
 
+    def _read_failed(self, index: int) -> None:
+        """A replica that failed a read is skipped for a while; the leader never is."""
+        if index:
+            down_until[self._servers[index]] = time.monotonic() + REPLICA_RETRY_AFTER
+
     def _read(self, *args: Any) -> Any:
         if not self._replicated:
             return self._lexec(*args)
-        error: Exception | None = None
+        error: BaseException | None = None
         for index in self._read_order():
             try:
                 return self._client_at(index).execute_command(*args)
             except self._errors as exc:
-                if index:
-                    down_until[self._servers[index]] = time.monotonic() + REPLICA_RETRY_AFTER
+                self._read_failed(index)
                 error = exc
         assert error is not None
         raise error

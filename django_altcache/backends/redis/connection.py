@@ -144,7 +144,8 @@ def parse(location: Any, raw_options: dict[str, Any]) -> Topology:
     if not isinstance(async_overrides, dict):
         raise CacheConfigError(f"CACHES[...]['OPTIONS']['async_options'] must be a dict (LOCATION={location!r})")
 
-    kind, service, sentinels = "servers", "", []
+    kind, service = "servers", ""
+    sentinels: list[tuple[str, int]] = []
     if isinstance(location, str) and urlsplit(location.strip()).scheme in SENTINEL_SCHEMES:
         kind = "sentinel"
         _, sentinels, service = _parse_sentinel(location.strip(), options, location)

@@ -37,17 +37,19 @@ def build_pool(topology: connection.Topology, index: int) -> Any:
 
 
 def sentinel_kwargs(topology: connection.Topology) -> dict[str, Any]:
-    defaults = {key: topology.pool_options[key] for key in ("socket_connect_timeout", "socket_timeout")
+    defaults: dict[str, Any] = {key: topology.pool_options[key] for key in ("socket_connect_timeout", "socket_timeout")
                 if key in topology.pool_options}
     return {**defaults, **topology.sentinel_kwargs}
 
 
 def build_cluster(topology: connection.Topology, asynchronous: bool = False) -> Any:
+    cluster_node: Any
+    redis_cluster: Any
     if asynchronous:
-        from redis.asyncio.cluster import ClusterNode, RedisCluster
+        from redis.asyncio.cluster import ClusterNode as cluster_node, RedisCluster as redis_cluster
         options = topology.async_pool_options
     else:
-        from redis.cluster import ClusterNode, RedisCluster
+        from redis.cluster import ClusterNode as cluster_node, RedisCluster as redis_cluster
         options = topology.pool_options
     first = urlsplit(topology.servers[0])
     auth = {}
@@ -55,8 +57,8 @@ def build_cluster(topology: connection.Topology, asynchronous: bool = False) -> 
         auth["password"] = first.password
         if first.username:
             auth["username"] = first.username
-    nodes = [ClusterNode(*_host_port(url)) for url in topology.servers]
-    return RedisCluster(startup_nodes=nodes, **{**auth, **options})
+    nodes = [cluster_node(*_host_port(url)) for url in topology.servers]
+    return redis_cluster(startup_nodes=nodes, **{**auth, **options})
 
 
 def pool_key(topology: connection.Topology, index: int, asynchronous: bool) -> Any:
