@@ -76,7 +76,8 @@ def test_pymemcache_defaults_then_user_options():
 def test_pylibmc_behaviors_defaults_then_user_options():
     cache = PyLibMCCache("127.0.0.1:1", {})
     behaviors = cache._cache.behaviors
-    assert behaviors["distribution"] == "consistent ketama"
+    assert behaviors["distribution"] == "modula"  # Django's placement: a switch keeps the cache
+    assert not behaviors["ketama"]
     assert behaviors["connect_timeout"] == drivers.CONNECT_TIMEOUT * 1000
     assert behaviors["receive_timeout"] == drivers.IO_TIMEOUT * 1_000_000
     assert behaviors["remove_failed"] == 1

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from .conftest import DJANGO_BACKENDS
 from .stats import server_stats
 
 PREFIX = "outage"
@@ -22,8 +23,20 @@ FAST_RECOVERY = {
 }
 
 
-def build(cache_for: Any, library: str, servers: list[Any]) -> Any:
-    return cache_for([s.location for s in servers], KEY_PREFIX=PREFIX, **FAST_RECOVERY[library])
+# Key placements across servers: pymemcache's HashClient (rendezvous, as Django's),
+# pylibmc's default (modula, as Django's) and pylibmc with ketama consistent hashing.
+PLACEMENTS = pytest.mark.parametrize(
+    "library, behaviors",
+    [("pymemcache", {}), ("pylibmc", {}), ("pylibmc", {"ketama": True})],
+    ids=["pymemcache", "pylibmc", "pylibmc-ketama"],
+)
+
+
+def build(cache_for: Any, library: str, servers: list[Any], behaviors: dict[str, Any] | None = None) -> Any:
+    params = FAST_RECOVERY[library]
+    if behaviors:
+        params = {"OPTIONS": {**params["OPTIONS"], "behaviors": {**params["OPTIONS"]["behaviors"], **behaviors}}}
+    return cache_for([s.location for s in servers], KEY_PREFIX=PREFIX, **params)
 
 
 def owners(cache_for: Any, servers: list[Any]) -> list[set[str]]:
@@ -31,8 +44,9 @@ def owners(cache_for: Any, servers: list[Any]) -> list[set[str]]:
     return [set(cache_for(s.location, KEY_PREFIX=PREFIX).get_many(KEYS)) for s in servers]
 
 
-def test_keys_spread_over_all_servers(cache_for, library, three_memcached):
-    cache = build(cache_for, library, three_memcached)
+@PLACEMENTS
+def test_keys_spread_over_all_servers(cache_for, library, behaviors, three_memcached):
+    cache = build(cache_for, library, three_memcached, behaviors)
     assert cache.set_many({key: key for key in KEYS}) == []
     shares = owners(cache_for, three_memcached)
     assert all(len(share) > 30 for share in shares), [len(s) for s in shares]
@@ -40,8 +54,9 @@ def test_keys_spread_over_all_servers(cache_for, library, three_memcached):
     assert all(server_stats(s.location)["curr_items"] == len(share) for s, share in zip(three_memcached, shares))
 
 
-def test_one_server_down_only_its_share_misses_and_it_comes_back(cache_for, library, three_memcached):
-    cache = build(cache_for, library, three_memcached)
+@PLACEMENTS
+def test_one_server_down_only_its_share_misses_and_it_comes_back(cache_for, library, behaviors, three_memcached):
+    cache = build(cache_for, library, three_memcached, behaviors)
     cache.set_many({key: key for key in KEYS})
     shares = owners(cache_for, three_memcached)
     victim = three_memcached[1]
@@ -74,6 +89,21 @@ def test_one_server_down_only_its_share_misses_and_it_comes_back(cache_for, libr
         if not back:
             time.sleep(0.2)
     assert back, "the restarted server was never used again"
+
+
+def test_default_placement_is_djangos_so_a_switch_keeps_the_cache(cache_for, library, three_memcached):
+    """With several servers, keys Django's backend stored are found by ours, and back."""
+    from django.utils.module_loading import import_string
+
+    locations = [s.location for s in three_memcached]
+    theirs = import_string(DJANGO_BACKENDS[library])(locations, {"KEY_PREFIX": PREFIX})
+    ours = cache_for(locations, KEY_PREFIX=PREFIX)
+    assert theirs.set_many({key: f"django-{key}" for key in KEYS}) == []
+    assert ours.get_many(KEYS) == {key: f"django-{key}" for key in KEYS}
+    assert ours.set_many({key: f"ours-{key}" for key in KEYS}) == []
+    assert theirs.get_many(KEYS) == {key: f"ours-{key}" for key in KEYS}
+    ours.delete_many(KEYS[:50])  # an invalidation by new code is seen by old code
+    assert theirs.get_many(KEYS[:50]) == {}
 
 
 def test_incr_with_server_down_raises_never_returns_false(cache_for, library, own_memcached):

@@ -225,7 +225,11 @@ class PyMemcacheDriver(Driver):
 
 
 class PyLibMCDriver(Driver):
-    """pylibmc over libmemcached: ketama consistent hashing, timed retry of failed servers.
+    """pylibmc over libmemcached: Django's key placement, timed retry of failed servers.
+
+    Key placement stays libmemcached's default (modula), as with Django's backend, so
+    old and new code agree on which server holds a key during a switch; consistent
+    hashing is one option away (``behaviors={"ketama": True}``, docs/compat.md).
 
     A pylibmc.Client must not be used by two threads at once. Each thread gets a
     clone of one process-wide client: no lock, no pool to size or to exhaust, and a
@@ -282,8 +286,6 @@ class PyLibMCDriver(Driver):
             "retry_timeout": RETRY_TIMEOUT,
             "dead_timeout": DEAD_TIMEOUT,
         }
-        if not {"distribution", "ketama", "ketama_weighted", "hash", "ketama_hash"} & set(behaviors):
-            defaults["ketama"] = True
         merged = {**options, "behaviors": {**defaults, **behaviors}}
         try:
             self.library.client._behaviors_numeric(merged["behaviors"])
