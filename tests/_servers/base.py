@@ -20,6 +20,7 @@ INSTALL_HINTS = {
     "initdb": "apt-get install -y postgresql (PostgreSQL 15)",
     "mariadbd": "apt-get install -y mariadb-server",
     "mariadb-install-db": "apt-get install -y mariadb-server",
+    "openssl": "apt-get install -y openssl",
 }
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +14,8 @@ from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 
 from django_altcache.backends.redis import RedisCache, RedisCacheClient
 from django_altcache.options import CacheConfigError
+from tests._servers.redis import RedisTLSServer, redis_tls_server
+from tests.conftest import dedicated
 
 VALUES: dict[str, Any] = {
     "int": 42, "negative": -7, "big": 2**70, "bool": True, "float": 1.5, "str": "héllo",
@@ -128,6 +132,30 @@ def test_unix_socket_and_password(cache_for: Any, tmp_path: Any) -> None:
 def test_tls_url_selects_ssl_connections(redis_url: str) -> None:
     pool = RedisCache(redis_url.replace("redis://", "rediss://"), {})._cache._get_connection_pool(True)
     assert pool.connection_class is redis.SSLConnection
+
+
+@pytest.fixture
+def tls_redis() -> Iterator[RedisTLSServer]:
+    yield from dedicated(redis_tls_server)
+
+
+def test_rediss_talks_tls_to_a_real_server_sync_and_async(tls_redis: RedisTLSServer, cache_for: Any) -> None:
+    cache = cache_for(f"{tls_redis.url}/0", OPTIONS={"ssl_ca_certs": tls_redis.ca_file})
+    cache.set("k", {"over": "tls"})
+    cache.set("n", 1)
+    assert cache.get("k") == {"over": "tls"} and cache.incr("n") == 2
+
+    async def main() -> Any:
+        await cache.aset("a", [1, 2])
+        return await cache.aget("a"), await cache.aget("k"), await cache.aincr("n")
+
+    assert asyncio.run(main()) == ([1, 2], {"over": "tls"}, 3)
+
+
+def test_rediss_refuses_a_certificate_it_cannot_verify(tls_redis: RedisTLSServer, cache_for: Any) -> None:
+    cache = cache_for(f"{tls_redis.url}/0")  # the system CAs do not know the self-signed cert
+    with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
+        cache.get("k")
 
 
 @pytest.mark.parametrize("location, fragment", [
