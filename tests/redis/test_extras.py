@@ -117,3 +117,25 @@ def test_incr_on_missing_and_non_integer_async(cache: RedisCache) -> None:
             await cache.aincr("text")
 
     asyncio.run(main())
+
+
+def test_incr_version_moves_the_value_and_keeps_its_ttl(cache: RedisCache) -> None:
+    cache.set("v", {"a": 1}, 100)
+    cache.set("forever", 7, None)
+    assert cache.incr_version("v") == 2
+    assert cache.get("v") is None and cache.get("v", version=2) == {"a": 1}
+    assert 90 < cache.ttl("v", version=2) <= 100  # Django's re-set gives the default timeout
+    assert cache.incr_version("forever", delta=3) == 4 and cache.ttl("forever", version=4) is None
+    assert cache.incr_version("v", delta=0, version=2) == 2 and cache.get("v", version=2) == {"a": 1}
+    with pytest.raises(ValueError, match="Key 'missing' not found"):
+        cache.incr_version("missing")
+
+    async def main() -> Any:
+        await cache.aset("av", "x", 100)
+        version = await cache.aincr_version("av")
+        with pytest.raises(ValueError, match="Key 'nope' not found"):
+            await cache.aincr_version("nope")
+        return version, await cache.aget("av", version=2), await cache.attl("av", version=2)
+
+    version, value, ttl = asyncio.run(main())
+    assert (version, value) == (2, "x") and 90 < ttl <= 100

@@ -125,6 +125,12 @@ def test_cluster_multi_key_operations_span_hash_slots(cluster: ClusterTopology, 
     cache.set("n", 1)
     assert cache.incr("n", 4) == 5
     assert cache.add("n", 9) is False
+    cache.set("moving", "v", 100)
+    old_slot = redis.cluster.key_slot(cache.make_key("moving").encode())
+    new_version = next(v for v in range(2, 50)
+                       if redis.cluster.key_slot(cache.make_key("moving", version=v).encode()) != old_slot)
+    assert cache.incr_version("moving", delta=new_version - 1) == new_version  # across slots
+    assert cache.get("moving", version=new_version) == "v" and 90 < cache.ttl("moving", version=new_version) <= 100
     assert sorted(cache.iter_keys("key-1*")) == sorted(k for k in data if k.startswith("key-1"))
     cache.delete_many([f"key-{i}" for i in range(30)])
     assert len(cache.get_many(list(data))) == 30

@@ -161,6 +161,18 @@ class AsyncClientMixin:
             raise commands.missing_key(key)
         return value
 
+    async def amove(self, old: Any, new: Any) -> bool:
+        client = self._aleader()
+        if not self._cluster:
+            return await self._ascript(client, commands.MOVE, 2, old, new) is not None
+        value, ttl = await client.get(old), await client.pttl(old)
+        if value is None:
+            return False
+        await client.set(new, value, px=ttl if ttl > 0 else None)
+        if new != old:
+            await client.delete(old)
+        return True
+
     async def aset_many(self, data: dict[Any, Any], timeout: int | None) -> None:
         if not data:
             return

@@ -93,6 +93,14 @@ class RedisCache(FastKeysMixin, DjangoRedisCache):
         except ValueError:
             raise ValueError(f"Key '{key}' not found.") from None
 
+    def incr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        """Django's result, in one atomic round trip that keeps the entry's TTL."""
+        version = self.version if version is None else version
+        old = self.make_and_validate_key(key, version=version)
+        if not self._cache.move(old, self.make_and_validate_key(key, version=version + delta)):
+            raise ValueError("Key '%s' not found" % key)
+        return version + delta
+
     def set_many(self, data: dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT,
                  version: int | None = None) -> list[Any]:
         if data:
@@ -142,6 +150,13 @@ class RedisCache(FastKeysMixin, DjangoRedisCache):
             return await self._cache.aincr(made, delta)
         except ValueError:
             raise ValueError(f"Key '{key}' not found.") from None
+
+    async def aincr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        version = self.version if version is None else version
+        old = self.make_and_validate_key(key, version=version)
+        if not await self._cache.amove(old, self.make_and_validate_key(key, version=version + delta)):
+            raise ValueError("Key '%s' not found" % key)
+        return version + delta
 
     async def aset_many(self, data: dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT,
                         version: int | None = None) -> list[Any]:

@@ -243,6 +243,20 @@ class RedisCacheClient(AsyncClientMixin):
             raise commands.missing_key(key)
         return value
 
+    def move(self, old: Any, new: Any) -> bool:
+        """Give ``old``'s value and remaining TTL to ``new``, then drop ``old``; False if missing."""
+        if not self._cluster:
+            return self._script(self._leader, commands.MOVE, 2, old, new) is not None
+        # The two keys may sit in different slots (nodes): no script, but the TTL is kept.
+        leader = self._leader
+        value, ttl = leader.get(old), leader.pttl(old)
+        if value is None:
+            return False
+        leader.set(new, value, px=ttl if ttl > 0 else None)
+        if new != old:
+            leader.delete(old)
+        return True
+
     def set_many(self, data: dict[Any, Any], timeout: int | None) -> None:
         if not data:
             return

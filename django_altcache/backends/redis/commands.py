@@ -74,6 +74,26 @@ return #KEYS
 """
 
 
+# incr_version: the value moves to its new version's key with the TTL it has left
+# (Django's get + set + delete gives it the default timeout). Same key (delta 0): kept.
+MOVE_LUA = """
+local value = redis.call('GET', KEYS[1])
+if not value then
+  return false
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  redis.call('SET', KEYS[2], value, 'PX', ttl)
+else
+  redis.call('SET', KEYS[2], value)
+end
+if KEYS[1] ~= KEYS[2] then
+  redis.call('DEL', KEYS[1])
+end
+return 1
+"""
+
+
 class Script:
     """A Lua script sent by SHA1, loaded on first NOSCRIPT (no per-call hashing)."""
 
@@ -87,6 +107,7 @@ class Script:
 INCR = Script(INCR_LUA)
 DELETE_IF_EQUAL = Script(DELETE_IF_EQUAL_LUA)
 SET_MANY = Script(SET_MANY_LUA)
+MOVE = Script(MOVE_LUA)
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
