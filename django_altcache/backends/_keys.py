@@ -65,12 +65,10 @@ class FastKeysMixin(_Base):
             and cls.validate_key in _QUIET_FOR_CLEAN_KEYS
         )
 
-    def _fast(self) -> bool:
-        # key_func is read per call: code (Django's own tests) assigns it on the instance.
-        return self._fast_keys and self.key_func is default_key_func
-
+    # key_func is read per call (not folded into _fast_keys): code, Django's own tests
+    # among it, assigns it on the instance. Inlined: this runs on every cache operation.
     def make_and_validate_key(self, key: Any, version: Any = None) -> str:
-        if not self._fast():
+        if not (self._fast_keys and self.key_func is default_key_func):
             return BaseCache.make_and_validate_key(self, key, version)
         made = "%s:%s:%s" % (self.key_prefix, self.version if version is None else version, key)
         if len(made) > MEMCACHE_MAX_KEY_LENGTH or _BAD_CHARS(made):
@@ -79,7 +77,7 @@ class FastKeysMixin(_Base):
 
     def make_and_validate_keys(self, keys: Iterable[Any], version: Any = None) -> list[str]:
         """``make_and_validate_key`` for a batch, in order: one regex scan for all keys."""
-        if not self._fast():
+        if not (self._fast_keys and self.key_func is default_key_func):
             return [self.make_and_validate_key(key, version=version) for key in keys]
         head = "%s:%s:" % (self.key_prefix, self.version if version is None else version)
         made = ["%s%s" % (head, key) for key in keys]
