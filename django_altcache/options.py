@@ -17,6 +17,10 @@ from django.utils.module_loading import import_string
 T = TypeVar("T")
 _MISSING: Any = object()
 
+# OPTIONS read by the resilience layer (backends/resilience.py) for every backend;
+# options_of() keeps them away from the client libraries.
+RESILIENCE_OPTIONS = frozenset({"IGNORE_EXCEPTIONS", "CIRCUIT_BREAKER", "LOG_IGNORED_EXCEPTIONS"})
+
 
 class CacheConfigError(ImproperlyConfigured):
     """A CACHES entry is wrong; the message names the key at fault."""
@@ -96,10 +100,13 @@ def import_option(value: Any, key: str, location: Any = None) -> Any:
 
 
 def options_of(params: Mapping[str, Any]) -> dict[str, Any]:
-    """A private copy of OPTIONS, so popping our keys never mutates the user's settings."""
+    """A private copy of OPTIONS, so popping our keys never mutates the user's settings.
+
+    The resilience options are left out: the resilience layer reads them from ``params``.
+    """
     options = params.get("OPTIONS") or {}
     if not isinstance(options, Mapping):
         raise CacheConfigError(
             f"CACHES[...]['OPTIONS'] must be a dict, not {type(options).__name__}"
         )
-    return dict(options)
+    return {key: value for key, value in options.items() if key not in RESILIENCE_OPTIONS}

@@ -112,9 +112,22 @@ class ServerProcess:
         """SIGKILL: an abrupt outage, as a crashed server."""
         self._signal_and_wait(signal.SIGKILL, 10)
 
+    def freeze(self) -> None:
+        """SIGSTOP the whole process group: the kernel still accepts connections and
+        buffers requests, but nothing answers (a hung server, the worst outage for a client)."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT after ``freeze``."""
+        if self._proc is not None and self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGCONT)
+
     def stop(self, timeout: float = 10) -> None:
         if not self.running:
             return
+        self.thaw()  # a stopped process would not act on SIGTERM
         if not self._signal_and_wait(signal.SIGTERM, timeout):
             self._signal_and_wait(signal.SIGKILL, 10)
 
@@ -161,6 +174,13 @@ class ManagedServer:
     def kill(self) -> None:
         """SIGKILL, as a crash; ``start()`` brings it back on the same port and directory."""
         self.process.kill()
+
+    def freeze(self) -> None:
+        """SIGSTOP (see ServerProcess.freeze); ``thaw()`` resumes it."""
+        self.process.freeze()
+
+    def thaw(self) -> None:
+        self.process.thaw()
 
     def stop(self) -> None:
         self.process.stop(timeout=self.stop_timeout)
