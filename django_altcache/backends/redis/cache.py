@@ -18,11 +18,19 @@ from django.utils.functional import cached_property
 from django_altcache.options import CacheConfigError, options_of, split_location
 
 from .._keys import FastKeysMixin, is_clean, quiet_for_clean_keys
+from ..base import PingMixin
+from ..resilience import PingResult, install_resilience, round_trip
 from . import connection
 from .client import RedisCacheClient
 from .commands import glob_escape
 
-class RedisCache(FastKeysMixin, DjangoRedisCache):
+def _connection_error(message: str) -> BaseException:
+    import redis
+
+    return redis.ConnectionError(message)
+
+
+class RedisCache(PingMixin, FastKeysMixin, DjangoRedisCache):
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         BaseCache.__init__(self, params)
         options = options_of(params)
@@ -34,10 +42,30 @@ class RedisCache(FastKeysMixin, DjangoRedisCache):
         self._class = RedisCacheClient
         self._options = options
         self._init_fast_keys()
+        install_resilience(
+            self, params, name=f"redis {','.join(self.servers_description())}",
+            errors=connection.outage_errors(), is_outage=connection.is_outage,
+            make_error=_connection_error, location=server,
+        )
 
     @cached_property
     def _cache(self) -> RedisCacheClient:
         return self._class(self._servers, **self._options)
+
+    def servers_description(self) -> list[str]:
+        return [connection.public_url(url) for url in self._servers]
+
+    def ping(self) -> PingResult:
+        """A set/get/delete on the leader, then PING to every replica or cluster node."""
+        result = round_trip(self, self.servers_description())
+        client = self._cache
+        if client._cluster:
+            cluster = client._leader
+            cluster.ping(target_nodes=cluster.ALL_NODES)
+            result.servers = [f"{node.host}:{node.port}" for node in cluster.get_nodes()]
+        for index in range(1, len(self._servers)):
+            client._client_at(index).execute_command("PING")
+        return result
 
     @quiet_for_clean_keys
     def validate_key(self, key: str) -> None:

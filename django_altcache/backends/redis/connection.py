@@ -284,3 +284,35 @@ def _close_orphan(conn: Any) -> None:
 
 SYNC = _SyncRegistry()
 ASYNC = _LoopRegistry()
+
+
+# -- what counts as an outage (the resilience layer's view of redis-py) -------------------
+def outage_errors() -> tuple[type[BaseException], ...]:
+    """redis-py errors that mean "the server cannot serve now", for fail-soft and the breaker.
+
+    ReadOnlyError is a write reaching a leader that was just demoted (a failover in
+    progress); ClusterError/SlotNotCoveredError a cluster without a node for the slot.
+    """
+    import redis.exceptions as errors
+
+    return (errors.ConnectionError, errors.TimeoutError, errors.ClusterError,
+            errors.SlotNotCoveredError, errors.ReadOnlyError, errors.TryAgainError)
+
+
+def is_outage(exc: BaseException) -> bool:
+    # Wrong credentials are ConnectionError subclasses in redis-py, but a configuration
+    # error, not an outage: fail-soft must not turn them into a silent permanent miss.
+    import redis.exceptions as errors
+
+    return not isinstance(exc, (errors.AuthenticationError, errors.AuthorizationError,
+                                errors.ExternalAuthProviderError))
+
+
+def public_url(url: str) -> str:
+    """``url`` without its password, for logs, breaker names and cachecheck."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    netloc = f"{user}:***@{parts.netloc.rpartition('@')[2]}"
+    return parts._replace(netloc=netloc).geturl()
