@@ -1,16 +1,90 @@
 """System checks, registered by AltCacheConfig.ready().
 
-Each backend module may expose ``check_backend(alias, cache) -> list[CheckMessage]``;
-this module asks every configured cache that is one of ours.
+Two layers, neither touching the network:
+
+- every CACHES entry whose backend is ours or Django's own gets its OPTIONS validated
+  (``optioncheck``): unknown names with the likely intended one, wrong types and
+  values, contradicting options;
+- each of our caches is built (a failure is ``E001``) and asked for its own
+  backend-specific checks (``check_backend(alias) -> list[CheckMessage]``).
+
+Ids:
+    E001  the cache cannot be created (its error names the setting)
+    E300  OPTIONS is not a dict
+    E301  unknown option the client library rejects (TypeError at the first cache call)
+    W301  unknown option that is ignored
+    E302  wrong type or value
+    W302  valid option with no effect on this backend
+    E303  options that contradict each other or the LOCATION
+    W303  option with no effect given the other options or the LOCATION
+    W304  a timeout turned off (a stalled server would block requests)
+    W300  the OPTIONS could not be validated (a bug here; the check itself never raises)
+Backend-specific: W010 (filebased), E101 (redis), W201 (memcached).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core import checks
 from django.core.cache import caches
-from django.core.exceptions import ImproperlyConfigured
+
+from .optioncheck import (
+    CONFLICT,
+    ERROR,
+    NO_EFFECT,
+    OPTIONS_TYPE,
+    UNBOUNDED,
+    UNKNOWN,
+    VALUE,
+    WARNING,
+    Finding,
+    identify,
+    validate,
+)
+
+IDS: dict[tuple[str, str], str] = {
+    (ERROR, OPTIONS_TYPE): "django_altcache.E300",
+    (ERROR, UNKNOWN): "django_altcache.E301",
+    (WARNING, UNKNOWN): "django_altcache.W301",
+    (ERROR, VALUE): "django_altcache.E302",
+    (WARNING, NO_EFFECT): "django_altcache.W302",
+    (ERROR, CONFLICT): "django_altcache.E303",
+    (WARNING, CONFLICT): "django_altcache.W303",
+    (WARNING, UNBOUNDED): "django_altcache.W304",
+}
+
+
+def option_path(alias: str, path: tuple[Any, ...]) -> str:
+    return f"CACHES[{alias!r}]['OPTIONS']" + "".join(f"[{key!r}]" for key in path)
+
+
+def to_message(alias: str, finding: Finding) -> checks.CheckMessage:
+    cls = checks.Error if finding.level == ERROR else checks.Warning
+    return cls(f"{option_path(alias, finding.path)}: {finding.message}", hint=finding.hint,
+               obj=f"CACHES[{alias!r}]", id=IDS[(finding.level, finding.kind)])
+
+
+def check_options(alias: str, params: Any) -> tuple[list[checks.CheckMessage], set[str]]:
+    """Messages for one entry's OPTIONS, and the option paths already reported as errors
+    (so the same mistake, met again when the cache is built, is not reported twice)."""
+    if not isinstance(params, Mapping):
+        return [], set()
+    backend = identify(str(params.get("BACKEND", "")))
+    if backend is None:
+        return [], set()
+    try:
+        findings = validate(params, backend)
+    except Exception as exc:  # noqa: BLE001 - a check must never crash `manage.py check`
+        return [checks.Warning(f"CACHES[{alias!r}]['OPTIONS'] could not be validated: {type(exc).__name__}: {exc}",
+                               obj=f"CACHES[{alias!r}]", id="django_altcache.W300")], set()
+    reported = {option_path(alias, finding.path[:1]) for finding in findings if finding.level == ERROR}
+    return [to_message(alias, finding) for finding in findings], reported
+
+
+def _already_reported(text: str, reported: set[str]) -> bool:
+    return any(path in text for path in reported)
 
 
 @checks.register(checks.Tags.caches)
@@ -19,17 +93,27 @@ def check_altcache_caches(app_configs: Any = None, **kwargs: Any) -> list[checks
 
     messages: list[checks.CheckMessage] = []
     for alias, params in settings.CACHES.items():
-        backend = str(params.get("BACKEND", ""))
+        option_messages, reported = check_options(alias, params)
+        messages.extend(option_messages)
+        backend = str(params.get("BACKEND", "")) if isinstance(params, Mapping) else ""
         if not backend.startswith("django_altcache."):
             continue
         try:
             cache = caches[alias]
-        except (ImproperlyConfigured, ValueError, TypeError, ImportError) as exc:
-            messages.append(
-                checks.Error(str(exc), obj=f"CACHES[{alias!r}]", id="django_altcache.E001")
-            )
+        except Exception as exc:  # noqa: BLE001 - any construction error, never a crash of the check
+            text = str(exc).replace("CACHES[...]", f"CACHES[{alias!r}]")
+            if not _already_reported(text, reported):
+                messages.append(checks.Error(text, obj=f"CACHES[{alias!r}]", id="django_altcache.E001"))
             continue
         check = getattr(cache, "check_backend", None)
-        if check is not None:
-            messages.extend(check(alias))
+        if check is None:
+            continue
+        try:
+            backend_messages = check(alias)
+        except Exception as exc:  # noqa: BLE001 - as above
+            backend_messages = [checks.Error(f"CACHES[{alias!r}]: its backend check failed: "
+                                             f"{type(exc).__name__}: {exc}",
+                                             obj=f"CACHES[{alias!r}]", id="django_altcache.E001")]
+        messages.extend(message for message in backend_messages
+                        if not (message.is_serious() and _already_reported(message.msg, reported)))
     return messages

@@ -311,8 +311,12 @@ def is_outage(exc: BaseException) -> bool:
 def public_url(url: str) -> str:
     """``url`` without its password, for logs, breaker names and cachecheck."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if "@" not in parts.netloc:
         return url
-    user = parts.username or ""
-    netloc = f"{user}:***@{parts.netloc.rpartition('@')[2]}"
-    return parts._replace(netloc=netloc).geturl()
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    user, has_password, _ = userinfo.partition(":")
+    if not has_password and parts.scheme not in SENTINEL_SCHEMES:
+        return url  # a user name alone is no secret
+    # sentinel://secret@host/... is a password alone (see _parse_sentinel); mask it too.
+    masked = f"{user}:***" if has_password else "***"
+    return parts._replace(netloc=f"{masked}@{hosts}").geturl()
