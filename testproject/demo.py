@@ -50,6 +50,9 @@ def heading(text: str) -> None:
 
 # --- servers -------------------------------------------------------------------------------------
 
+SERVERS: dict[str, Any] = {}  # name -> the running server, for the outage drill
+
+
 def start_servers(stack: contextlib.ExitStack) -> None:
     """Start each server the site can use and export its address as settings.py reads it."""
     heading("Servers")
@@ -69,6 +72,7 @@ def start_servers(stack: contextlib.ExitStack) -> None:
             print(f"  {paint('–', 'dim')} {name:<10} not started: {exc}")
             continue
         started.append(name)
+        SERVERS[name] = server
         env = service.env(server)
         os.environ.update(env)
         address = env.get("ALTCACHE_REDIS_URL") or env.get("ALTCACHE_MEMCACHED_LOCATION") or \
@@ -207,6 +211,49 @@ def report_async(report: Report) -> None:
                  f"with await cache.aincr/aget/aset on {second['backend']}, {millis:.1f} ms per request")
 
 
+def report_health() -> None:
+    from django.core.management import call_command
+
+    heading("Health: manage.py cachecheck (a real round trip to every cache)")
+    try:
+        call_command("cachecheck")
+    except SystemExit as exc:  # non-zero when a cache fails: shown, and the views below tell more
+        print(paint(f"    cachecheck exited with status {exc.code}", "red"))
+
+
+def report_outage(report: Report) -> None:
+    """Kill Redis under the running site, keep requesting pages, bring it back."""
+    from django.core.cache import caches
+    from django.test import Client
+
+    server = SERVERS.get("redis")
+    if server is None or "redis" not in type(caches["default"]).__module__:
+        return
+    heading("Outage drill: Redis is killed (SIGKILL) under the site, then restarted")
+    client = Client()
+    server.kill()
+    statuses, slowest = [], 0.0
+    for path in ("/", "/cached/site/", "/session/") * 10:
+        hit = fetch(client, path)
+        statuses.append(hit.status)
+        slowest = max(slowest, hit.millis)
+    report.check(all(status == 200 for status in statuses),
+                 f"{len(statuses)} requests while Redis was down: all 200 (uncached), slowest "
+                 f"{slowest:.1f} ms; breaker {caches['default'].breaker_states()}")
+    server.start()
+    began = time.monotonic()
+    recovered = None
+    while time.monotonic() - began < 5:
+        first = fetch(client, "/")
+        if isinstance(first.number("hits"), int) and first.number("hits") >= 1:
+            recovered = time.monotonic() - began
+            break
+        time.sleep(0.05)
+    report.check(recovered is not None and recovered <= 1.0,
+                 f"Redis restarted: the page counter works again after "
+                 f"{'never' if recovered is None else f'{recovered * 1000:.0f} ms'} (fail-soft, no 500s)")
+
+
 def report_holdings(client: Any) -> None:
     heading("Where the demo's own values ended up (GET /caches.json again)")
     for p in client.get("/caches.json").json()["caches"]:
@@ -226,6 +273,8 @@ def self_check() -> int:
     report_views(Client, report)
     report_async(report)
     report_holdings(Client())
+    report_health()
+    report_outage(report)
     print()
     if report.failures:
         print(paint(f"{report.failures} check(s) failed.", "red"))

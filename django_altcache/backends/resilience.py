@@ -374,7 +374,7 @@ def _on_outage(state: ResilienceState, op: str, breaker: CircuitBreaker | None, 
                fallback: Fallback, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if breaker is not None and breaker.failure(exc):
         logger.warning("cache %s unavailable, circuit breaker open: calls answer at once for %g s, "
-                       "then one probes (%s: %s)", state.name, breaker.cooldown, type(exc).__name__, exc)
+                       "then one probes (%s: %s)", breaker.name, breaker.cooldown, type(exc).__name__, exc)
     if not state.config.ignore_exceptions:
         raise exc
     state.log(logging.WARNING, "cache %s: %s failed, answered as a miss (IGNORE_EXCEPTIONS): %s: %s",

@@ -39,7 +39,10 @@ def _fragment_facts() -> list[str]:
 @never_cache
 def home(request: HttpRequest) -> HttpResponse:
     cache.add("hits", 0, timeout=None)
-    hits = cache.incr("hits")  # atomic on every backend: no lost hits under concurrent requests
+    try:
+        hits: int | str = cache.incr("hits")  # atomic on every backend: no lost hits under concurrent requests
+    except ValueError:  # a missing key, or with IGNORE_EXCEPTIONS, the cache is unavailable
+        hits = "(cache unavailable)"
     return render(request, "demoapp/home.html", {
         "hits": hits,
         "facts": _fragment_facts,

@@ -85,6 +85,9 @@ if REDIS_URL:
         "BACKEND": "django_altcache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "demo",
+        # Fail-soft: if Redis goes down the site serves uncached pages instead of 500s, and
+        # a circuit breaker stops trying it on every request (docs/resilience.md).
+        "OPTIONS": {"IGNORE_EXCEPTIONS": True, "socket_timeout": 0.5, "socket_connect_timeout": 0.5},
     }
 else:
     _default_cache = {"BACKEND": "django_altcache.backends.locmem.LocMemCache", "LOCATION": "default"}
