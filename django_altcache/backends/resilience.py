@@ -351,11 +351,16 @@ def install_resilience(
     else:
         state.breakers = {READ: None, WRITE: None}
         state.log = _shared_breaker(name, "log", BreakerSettings(), config.log_interval)[1]
+    cls = type(cache)
     for op, (side, fallback) in OPERATIONS.items():
         for attr, wrap in ((op, _wrap_sync), ("a" + op, _wrap_async)):
             method = getattr(cache, attr, None)
-            if method is not None:
-                setattr(cache, attr, wrap(method, attr, fallback, state, state.breakers[side]))
+            # BaseCache's own implementations (the sync_to_async twins, decr, has_key,
+            # get_many...) only call other operations, which are wrapped: wrapping them too
+            # would count each failure twice, and an inner fallback would look like a reply.
+            if method is None or getattr(cls, attr, None) is getattr(BaseCache, attr, None):
+                continue
+            setattr(cache, attr, wrap(method, attr, fallback, state, state.breakers[side]))
     cache._resilience = state  # type: ignore[attr-defined]
     return state
 

@@ -110,6 +110,18 @@ def test_corrupt_row_is_a_logged_miss_and_removed(vendor_alias, cache_table, cac
     assert cache.get("good") == "fine"
 
 
+def test_corrupt_row_inside_a_transaction_is_removed_in_it(vendor_alias, cache_table, cache):
+    cache.set("bad", "placeholder")
+    connection = connections[vendor_alias]
+    qn = connection.ops.quote_name
+    with transaction.atomic(using=vendor_alias):
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {qn(cache_table)} SET {qn('value')} = 'bad!' WHERE {qn('cache_key')} = ':1:bad'")
+        assert cache.get("bad") is None
+        cache.set("after", 1)  # the caller's transaction is still usable
+    assert ":1:bad" not in rows(vendor_alias, cache_table) and cache.get("after") == 1
+
+
 @pytest.mark.filterwarnings("ignore::django.core.cache.backends.base.CacheKeyWarning")
 @pytest.mark.parametrize("key", ["k" * 256, "nul\x00key"])
 def test_key_the_column_cannot_hold_is_refused_and_nothing_written(vendor_alias, cache_table, cache, key):

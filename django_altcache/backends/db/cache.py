@@ -5,6 +5,10 @@ expiry keeps microseconds; reads never write (expired rows are filtered in SQL a
 left for culling or ``cachepurge``); ``incr``/``decr`` are atomic compare-and-swap
 updates that keep the entry's expiry; culling is amortized (``CULL_PROBABILITY``)
 and evicts expired rows, then the soonest-expiring ones.
+
+Resilience (``guard.py``): bounded connects and statements on network databases
+(CONNECT_TIMEOUT, QUERY_TIMEOUT), broken connections discarded so the cache heals
+outside request cycles, and the shared fail-soft/circuit-breaker layer on top.
 """
 
 from __future__ import annotations
@@ -13,19 +17,39 @@ import base64
 import pickle
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any, TypeVar
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, InvalidCacheKey
 from django.core.cache.backends.db import BaseDatabaseCache
-from django.db import DatabaseError, OperationalError, connections, router, transaction
+from django.db import (
+    DatabaseError,
+    Error,
+    InterfaceError,
+    OperationalError,
+    connections,
+    router,
+    transaction,
+)
 from django.utils import timezone
 
 from ...options import options_of, pop_option, probability
-from ..base import logger
+from ..base import PingMixin, logger
+from ..resilience import PingResult, install_resilience
 from .dialects import Dialect, dialect_for
+from .guard import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_QUERY_TIMEOUT,
+    Timeouts,
+    is_outage,
+    run_guarded,
+    seconds_or_none,
+)
 from .schema import check_table_name, truthy
 
 T = TypeVar("T")
@@ -44,7 +68,22 @@ LOCKED_RETRIES = 6
 CORRUPT = (ValueError, EOFError, pickle.UnpicklingError)  # binascii.Error is a ValueError
 
 
-class DatabaseCache(BaseDatabaseCache):
+def _in_thread(name: str) -> Callable[..., Any]:
+    """The async twin of ``name``: the class's sync method in Django's DB thread.
+
+    The class's method, not the instance attribute: with fail-soft on, the resilience
+    layer wraps the instance's sync and async methods alike, and an async wrapper
+    calling a sync wrapper would count every failure (and success) twice.
+    """
+    async def method(self: DatabaseCache, *args: Any, **kwargs: Any) -> Any:
+        sync = getattr(type(self), name).__get__(self)
+        return await sync_to_async(sync, thread_sensitive=True)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = "a" + name
+    return method
+
+
+class DatabaseCache(PingMixin, BaseDatabaseCache):
     pickle_protocol = pickle.HIGHEST_PROTOCOL
 
     def __init__(self, table: str, params: dict[str, Any]) -> None:
@@ -54,9 +93,19 @@ class DatabaseCache(BaseDatabaseCache):
         self._cull_probability: float | None = pop_option(
             options, "CULL_PROBABILITY", probability, None, location=table)
         self.unlogged: bool = pop_option(options, "UNLOGGED", truthy, False, location=table)
+        # Network databases only; SQLite's lock wait is its DATABASES OPTIONS['timeout'].
+        connect: float | None = DEFAULT_CONNECT_TIMEOUT
+        query: float | None = DEFAULT_QUERY_TIMEOUT
+        self._timeouts = Timeouts(
+            connect=pop_option(options, "CONNECT_TIMEOUT", seconds_or_none, connect, location=table),
+            query=pop_option(options, "QUERY_TIMEOUT", seconds_or_none, query, location=table),
+        )
         self._dialects: dict[tuple[str, str], Dialect] = {}
         # incr's first guess per (alias, key): the (text, value) this process last wrote.
         self._last_written: dict[tuple[str, str], tuple[str, Any]] = {}
+        install_resilience(self, params, name=f"DatabaseCache {table!r}",
+                           errors=(OperationalError, InterfaceError), make_error=OperationalError,
+                           is_outage=is_outage, location=table)
 
     # Plumbing: routing, dialects, keys, times, values.
 
@@ -107,8 +156,12 @@ class DatabaseCache(BaseDatabaseCache):
         raw = ops.process_clob(raw)
         return pickle.loads(base64.b64decode(raw.encode("latin1"), validate=True))
 
-    def _run(self, alias: str, work: Callable[[Dialect, Any], T]) -> T:
-        """Run ``work(dialect, cursor)`` on ``alias``; retry SQLite's "database is locked".
+    def _run(self, alias: str, work: Callable[[Dialect, Any], T], *, bulk: bool = False) -> T:
+        """Run ``work(dialect, cursor)`` on ``alias``, guarded; retry SQLite's "database is locked".
+
+        Guarded (``guard.run_guarded``): bounded connect and statement time on network
+        databases, outage errors marked and their connection discarded. ``bulk`` work
+        (clear, purge) may take longer than QUERY_TIMEOUT (``Timeouts.bulk``).
 
         SQLite's busy timeout covers most waits, but a lock it cannot wait for
         (another connection's write upgrading a read) fails at once. Each unit of
@@ -117,10 +170,10 @@ class DatabaseCache(BaseDatabaseCache):
         """
         dialect = self._dialect(alias)
         connection = dialect.connection
+        query_timeout = self._timeouts.bulk if bulk else self._timeouts.query
         for attempt in range(LOCKED_RETRIES + 1):
             try:
-                with dialect.cursor() as cursor:
-                    return work(dialect, cursor)
+                return run_guarded(dialect, work, self._timeouts, query_timeout)
             except OperationalError as exc:
                 if (attempt == LOCKED_RETRIES or connection.vendor != "sqlite"
                         or connection.in_atomic_block or "locked" not in str(exc)):
@@ -192,12 +245,17 @@ class DatabaseCache(BaseDatabaseCache):
         logged, not raised: the caller asked for a read.
         """
         alias = self._write_alias()
+
+        def work(dialect: Dialect, cursor: Any) -> None:
+            cursor.execute(dialect.sql_drop_value, [key, raw])
+
         try:
-            with transaction.atomic(using=alias, savepoint=connections[alias].in_atomic_block):
-                dialect = self._dialect(alias)
-                with dialect.cursor() as cursor:
-                    cursor.execute(dialect.sql_drop_value, [key, raw])
-        except DatabaseError:
+            if connections[alias].in_atomic_block:
+                with transaction.atomic(using=alias):  # a savepoint: a failure spares the caller's transaction
+                    self._run(alias, work)
+            else:
+                self._run(alias, work)  # one autocommitted statement, under the timeouts
+        except Error:
             logger.exception("Database cache table %r: could not remove corrupt key %r", self._table, key)
 
     # Writes.
@@ -317,6 +375,14 @@ class DatabaseCache(BaseDatabaseCache):
             raise ValueError(f"Key '{key}' not found")
         return version + delta
 
+    # Django's decr/decr_version call self.incr/self.incr_version, which with fail-soft on
+    # are the instance's wrappers: calling the class's methods keeps one wrapper per call.
+    def decr(self, key: Any, delta: int = 1, version: int | None = None) -> Any:
+        return type(self).incr(self, key, -delta, version)
+
+    def decr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return type(self).incr_version(self, key, -delta, version)
+
     def delete(self, key: Any, version: int | None = None) -> bool:
         key = self._key(key, version)
 
@@ -341,7 +407,59 @@ class DatabaseCache(BaseDatabaseCache):
         def work(dialect: Dialect, cursor: Any) -> None:
             cursor.execute(dialect.sql_clear)
 
-        self._run(self._write_alias(), work)
+        self._run(self._write_alias(), work, bulk=True)
+
+    # Async twins: the sync work in Django's DB thread (connections are per thread), one
+    # statement as in sync code (Django's own twins would turn get_many into a get per key
+    # and incr into get + set).
+    aget = _in_thread("get")
+    aget_many = _in_thread("get_many")
+    ahas_key = _in_thread("has_key")
+    aset = _in_thread("set")
+    aset_many = _in_thread("set_many")
+    aadd = _in_thread("add")
+    atouch = _in_thread("touch")
+    adelete = _in_thread("delete")
+    adelete_many = _in_thread("delete_many")
+    aclear = _in_thread("clear")
+    aincr = _in_thread("incr")
+    adecr = _in_thread("decr")
+    aincr_version = _in_thread("incr_version")
+    adecr_version = _in_thread("decr_version")
+
+    # Health.
+
+    def servers_description(self) -> list[str]:
+        """The read and write databases, as ``alias (role): vendor host:port/name`` (no secrets)."""
+        read, write = self._read_alias(), self._write_alias()
+        if read == write:
+            return [f"{write} (reads and writes): {describe_database(write)}"]
+        return [f"{write} (writes): {describe_database(write)}", f"{read} (reads): {describe_database(read)}"]
+
+    def ping(self) -> PingResult:
+        """set/get/delete of a probe key on the *write* database in one unit of work.
+
+        Bypasses fail-soft (raises the database's own exception) but keeps the
+        connect and query timeouts. ``servers`` names the alias it reached.
+        """
+        alias = self._write_alias()
+        key = self._key(f"altcache-ping:{uuid.uuid4().hex}", None)
+        value = uuid.uuid4().hex
+        encoded = self._encode(value)
+
+        def work(dialect: Dialect, cursor: Any) -> Any:
+            dialect.set_rows(cursor, [(key, encoded, self._expires(dialect, 30))])
+            cursor.execute(dialect.sql_get, [key, self._now(dialect)])
+            row = cursor.fetchone()
+            cursor.execute(dialect.sql_delete, [key])
+            return None if row is None else dialect.connection.ops.process_clob(row[0])
+
+        started = time.perf_counter()
+        raw = self._run(alias, work)
+        latency = time.perf_counter() - started
+        if raw != encoded:
+            raise RuntimeError(f"probe key written to database {alias!r} but read back as {raw!r}")
+        return PingResult(latency, [f"{alias} (write): {describe_database(alias)}"])
 
     # Culling and purging.
 
@@ -375,7 +493,7 @@ class DatabaseCache(BaseDatabaseCache):
         alias = using or self._write_alias()
         total = 0
         while True:
-            deleted = self._run(alias, lambda d, c: d.purge_batch(c, self._now(d), batch))
+            deleted = self._run(alias, lambda d, c: d.purge_batch(c, self._now(d), batch), bulk=True)
             total += max(0, deleted)
             if deleted < batch:
                 return total
@@ -385,3 +503,13 @@ def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
+
+def describe_database(alias: str) -> str:
+    """``vendor host:port/name`` of a DATABASES entry, as configured; never its password."""
+    connection = connections[alias]
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite {settings_dict.get('NAME')}"
+    host = settings_dict.get("HOST") or "(default host)"
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    return f"{connection.vendor} {host}{port}/{settings_dict.get('NAME') or ''}"

@@ -5,6 +5,10 @@ only ever travels as parameters. ``UpsertDialect`` serves SQLite (3.24+) and
 PostgreSQL (``INSERT ... ON CONFLICT``), ``MySQLDialect`` MySQL/MariaDB
 (``INSERT ... ON DUPLICATE KEY UPDATE``), and ``PortableDialect`` any other vendor
 with Django's own approach (look, then UPDATE or INSERT, in a transaction).
+
+Each dialect also says what resilience needs to know about its vendor (``network``,
+``is_outage``, ``socket_fd``): which errors mean the server is unreachable, and which
+socket the query watchdog may cut.
 """
 
 from __future__ import annotations
@@ -12,7 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import IntegrityError, connections, transaction
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    transaction,
+)
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 psycopg: Any
@@ -25,6 +35,30 @@ Row = tuple[str, str, Any]  # (cache_key, value, adapted expires)
 
 # Rows per multi-row INSERT and keys per IN list, before the vendor's parameter limit.
 MAX_KEYS_PER_STATEMENT = 500
+
+# SQLSTATEs that say the server cannot serve us now: class 08 (connection exception) and
+# these. Lock waits (55P03) and deadlocks (40P01) are about data, not the server.
+PG_OUTAGE_STATES = frozenset({
+    "57P01", "57P02", "57P03",  # admin/crash shutdown, cannot connect now (starting up, recovery)
+    "53300",  # too many connections
+    "57014",  # statement cancelled: the site's own statement_timeout is a timeout too
+})
+# A FATAL at connect means the server answered: a wrong role, password, database or
+# pg_hba.conf is configuration, not an outage. These FATALs are transient.
+PG_TRANSIENT_FATAL = ("starting up", "shutting down", "recovery mode", "too many clients",
+                      "connection slots are reserved", "terminating connection")
+# MySQL/MariaDB client and server error codes of an unreachable, gone or timed-out server.
+# Access denied (1044/1045), unknown database (1049) and lock waits (1205) are not outages.
+MYSQL_OUTAGE_CODES = frozenset({
+    1040,  # too many connections
+    1053,  # server shutdown in progress
+    1927,  # connection was killed (MariaDB)
+    1969,  # max_statement_time exceeded (MariaDB)
+    2002, 2003,  # cannot connect (socket, TCP)
+    2006, 2013, 2055,  # server has gone away, lost connection (during query, at handshake)
+    3024,  # max_execution_time exceeded (MySQL)
+    4031,  # disconnected by the server for inactivity
+})
 
 
 class Dialect:
@@ -66,6 +100,21 @@ class Dialect:
     @property
     def connection(self) -> BaseDatabaseWrapper:
         return connections[self.alias]
+
+    # Resilience. A vendor we do not know: no bounded connect and no watchdog (we cannot
+    # find its socket), and every OperationalError/InterfaceError counts as an outage.
+    network = False
+
+    def is_outage(self, exc: BaseException) -> bool:
+        """Whether ``exc`` (as Django raised it) means the server cannot be reached now."""
+        return isinstance(exc, (OperationalError, InterfaceError))
+
+    def socket_fd(self, raw: Any) -> int | None:
+        """The file descriptor of the driver connection's socket, for the query watchdog."""
+        try:
+            return int(raw.fileno())  # psycopg 2 and 3, mysqlclient
+        except Exception:  # noqa: BLE001 - a driver without fileno(), or a connection already broken
+            return None
 
     def value_equals(self) -> str:
         return f"{self.v} = %s"
@@ -146,6 +195,17 @@ class UpsertDialect(Dialect):
         return cursor.rowcount > 0
 
 
+class SQLiteDialect(UpsertDialect):
+    """SQLite: a file, no server. Nothing is an outage: a missing table, a locked or
+    unreadable file are the site's problem and are raised (lock waits are bounded by the
+    database's own ``OPTIONS['timeout']``)."""
+
+    vendor = "sqlite"
+
+    def is_outage(self, exc: BaseException) -> bool:
+        return False
+
+
 class PostgresDialect(UpsertDialect):
     """PostgreSQL: the upserts above, sent with server-side binding (psycopg 3).
 
@@ -165,6 +225,22 @@ class PostgresDialect(UpsertDialect):
             self.sql_get, self.sql_has_key, self.sql_touch, self.sql_delete, self.sql_cas,
             self.sql_set, self.sql_add, self.sql_count, self.sql_delete_expired, self.sql_drop_value,
         })
+
+    network = True
+
+    def is_outage(self, exc: BaseException) -> bool:
+        if isinstance(exc, InterfaceError):
+            return True  # "connection already closed"
+        if not isinstance(exc, OperationalError) or exc.__cause__ is None:
+            return False
+        cause = exc.__cause__
+        state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)  # psycopg 3 / 2
+        if state:
+            return str(state).startswith("08") or state in PG_OUTAGE_STATES
+        message = str(cause)
+        if "FATAL:" in message:
+            return any(marker in message for marker in PG_TRANSIENT_FATAL)
+        return True  # client side: refused, lost, closed, timed out
 
     def cursor(self) -> Any:
         connection = self.connection
@@ -256,6 +332,16 @@ class MySQLDialect(Dialect):
         self.sql_evict = f"DELETE FROM {t} ORDER BY {e}, {k} LIMIT %s"
         self.sql_purge = f"DELETE FROM {t} WHERE {e} <= %s LIMIT %s"
 
+    network = True
+
+    def is_outage(self, exc: BaseException) -> bool:
+        if isinstance(exc, InterfaceError):
+            return True  # mysqlclient: (0, '') on a closed connection
+        if not isinstance(exc, OperationalError) or exc.__cause__ is None:
+            return False
+        args: tuple[Any, ...] = getattr(exc.__cause__, "args", ())
+        return bool(args) and args[0] in MYSQL_OUTAGE_CODES
+
     def value_equals(self) -> str:
         # The column's collation is usually case-insensitive; base64 is not.
         return f"CAST({self.v} AS BINARY) = CAST(%s AS BINARY)"
@@ -337,7 +423,7 @@ def dialect_for(connection: BaseDatabaseWrapper, table: str) -> Dialect:
     if connection.vendor == "postgresql":
         return PostgresDialect(connection, table)
     if connection.vendor == "sqlite":
-        return UpsertDialect(connection, table)
+        return SQLiteDialect(connection, table)
     if connection.vendor == "mysql":
         return MySQLDialect(connection, table)
     return PortableDialect(connection, table)
