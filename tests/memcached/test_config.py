@@ -65,12 +65,23 @@ def test_pymemcache_defaults_then_user_options():
     assert client.use_pooling is True
     assert client.default_kwargs["connect_timeout"] == drivers.CONNECT_TIMEOUT
     assert client.default_kwargs["timeout"] == drivers.IO_TIMEOUT
-    assert client.dead_timeout == drivers.DEAD_TIMEOUT
+    assert client.breakers == {}  # a single server's breaker is the cache's own
 
     custom = PyMemcacheCache("127.0.0.1:1", {"OPTIONS": {"timeout": 7, "no_delay": False, "dead_timeout": 2}})
     assert custom._cache.default_kwargs["timeout"] == 7
     assert custom._cache.default_kwargs["no_delay"] is False
-    assert custom._cache.dead_timeout == 2
+    assert custom._cache.dead_timeout == 2  # accepted as Django does; our HashClient never removes a server
+
+
+def test_pymemcache_pool_breakers_follow_circuit_breaker_option():
+    locations = ["127.0.0.1:1", "127.0.0.1:2"]
+    assert PyMemcacheCache(locations, {})._cache.breakers == {}  # fail-soft off, no breaker: every call tries
+    soft = PyMemcacheCache(locations, {"OPTIONS": {"IGNORE_EXCEPTIONS": True}})._cache
+    assert len(soft.breakers) == 2
+    assert {(b.failures, b.cooldown) for b in soft.breakers.values()} == {(3, 0.5)}
+    tuned = PyMemcacheCache(locations, {"OPTIONS": {"CIRCUIT_BREAKER": {"failures": 1, "cooldown": 0.2}}})._cache
+    assert {(b.failures, b.cooldown) for b in tuned.breakers.values()} == {(1, 0.2)}
+    assert PyMemcacheCache(locations, {"OPTIONS": {"IGNORE_EXCEPTIONS": True, "CIRCUIT_BREAKER": False}})._cache.breakers == {}
 
 
 def test_pylibmc_behaviors_defaults_then_user_options():
@@ -80,7 +91,11 @@ def test_pylibmc_behaviors_defaults_then_user_options():
     assert not behaviors["ketama"]
     assert behaviors["connect_timeout"] == drivers.CONNECT_TIMEOUT * 1000
     assert behaviors["receive_timeout"] == drivers.IO_TIMEOUT * 1_000_000
-    assert behaviors["remove_failed"] == 1
+    assert behaviors["retry_timeout"] == 1  # libmemcached's minimum, whole seconds
+    # A failed server never leaves the ring. (libmemcached 1.0 reads "remove_failed" back as the failure limit.)
+    assert not behaviors["auto_eject"]
+    slow = PyLibMCCache("127.0.0.1:1", {"OPTIONS": {"CIRCUIT_BREAKER": {"cooldown": 2.5}}})._cache.behaviors
+    assert slow["retry_timeout"] == 3
 
     custom = PyLibMCCache("127.0.0.1:1", {"OPTIONS": {"binary": True, "behaviors": {
         "distribution": "modula", "connect_timeout": 50, "tcp_nodelay": False}}})

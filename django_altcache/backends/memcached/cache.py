@@ -4,15 +4,27 @@ Each class also inherits from Django's class of the same name, so isinstance che
 and the internals Django's tests and user code reach (``_cache``, ``_class``,
 ``_lib``, ``_servers``, ``client_servers``, ``_options``, Django's
 ``get_backend_timeout`` and ``validate_key``) keep working. What differs:
-the client is shared per process and never disconnected per request, reads and
-writes to an unreachable server behave as a miss / a failed write (logged), and
+the client is shared per process and never disconnected per request, a server
+failure raises the library's exception (never a silent miss) unless
+``OPTIONS={"IGNORE_EXCEPTIONS": True}`` (backends/resilience.py) answers it, and
 ``incr``/``decr`` return an int or raise.
+
+Operations that Django builds from other operations (``has_key``, ``decr``,
+``incr_version``, the async twins) call the backend's own methods, not the
+resilience wrappers installed on the instance: a wrapped call inside a wrapped
+call would count one failure twice, and an outer probe would leave the inner call
+nothing to probe with.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core import checks
 from django.core.cache.backends import memcached as django_memcached
 from django.core.cache.backends.base import (
@@ -22,7 +34,13 @@ from django.core.cache.backends.base import (
     memcache_key_warnings,
 )
 
-from django_altcache.backends.base import logger
+from django_altcache.backends.base import PingMixin, logger
+from django_altcache.backends.resilience import (
+    PingResult,
+    install_resilience,
+    parse_resilience,
+    unwrapped,
+)
 from django_altcache.options import options_of
 
 from .._keys import FastKeysMixin, is_clean, quiet_for_clean_keys
@@ -30,7 +48,23 @@ from .clients import shared_client
 from .drivers import Driver, PyLibMCDriver, PyMemcacheDriver
 from .location import parse_servers
 
-class MemcachedCache(FastKeysMixin, django_memcached.BaseMemcachedCache):
+
+def _in_thread(op: str) -> Callable[..., Awaitable[Any]]:
+    """The async twin of ``op``: the backend's own sync method, in one thread hop.
+
+    Django's BaseCache builds several twins from others (``aget_many`` awaits ``aget``
+    once per key, ``aincr`` is ``aget`` + ``aset``); these run the sync method, so they
+    keep its single round trip and its atomicity.
+    """
+
+    async def twin(self: MemcachedCache, *args: Any, **kwargs: Any) -> Any:
+        return await sync_to_async(unwrapped(self, op), thread_sensitive=True)(*args, **kwargs)
+
+    twin.__name__ = twin.__qualname__ = "a" + op
+    return twin
+
+
+class MemcachedCache(PingMixin, FastKeysMixin, django_memcached.BaseMemcachedCache):
     driver_class: type[Driver]
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
@@ -39,18 +73,54 @@ class MemcachedCache(FastKeysMixin, django_memcached.BaseMemcachedCache):
         BaseCache.__init__(self, params)
         self._init_fast_keys()
         self._servers = parse_servers(server)
-        driver = self._driver = self.driver_class()
+        pool = len(self._servers) > 1
+        breaker = parse_resilience(params.get("OPTIONS"), server).breaker
+        driver = self._driver = self.driver_class(breaker, pool)
         self._lib = driver.library
         self._class = driver.client_class
         self.LibraryValueNotFoundException = driver.not_found
         self._options = driver.client_options(options_of(params), server)
         servers = self.client_servers
         options = dict(self._options)
-        key = (driver.name, tuple(servers), repr(sorted(options.items(), key=lambda item: item[0])))
+        key = (driver.name, tuple(servers), repr(sorted(options.items(), key=lambda item: item[0])),
+               repr(breaker) if pool else None)  # a pool's per-server breakers live in its client
         self._handle = shared_client(
             key, lambda: driver.new_client(servers, options), driver.per_thread(servers, options)
         )
-        self._unavailable = driver.unavailable
+        self._install_resilience(params, server, pool)
+
+    def _install_resilience(self, params: dict[str, Any], location: Any, pool: bool) -> None:
+        if pool:
+            # A pool's breakers are per server (the driver's): a cache-wide one would let
+            # one dead server of three turn every key into a miss.
+            params = {**params, "OPTIONS": {**(params.get("OPTIONS") or {}), "CIRCUIT_BREAKER": False}}
+        state = install_resilience(
+            self, params, name=f"{self._driver.name} {';'.join(self._servers)}",
+            errors=self._driver.errors, make_error=self._driver.connection_error,
+            is_outage=self._is_outage, location=location,
+        )
+        if pool and state is not None and state.config.ignore_exceptions:
+            self._server_log = state.log
+            self._driver.on_server_failure = self._server_failed
+
+    def _breaker_open(self) -> bool:
+        state = self._resilience
+        return state is not None and any(b is not None and b.is_open for b in state.breakers.values())
+
+    def _is_outage(self, exc: BaseException) -> bool:
+        """The resilience layer's filter; also lets the driver act on the failure (pylibmc
+        renews the thread's client so the next attempt is real)."""
+        if not self._driver.is_unavailable(exc):
+            return False
+        self._driver.after_outage(self._handle, exc, self._breaker_open())
+        return True
+
+    def _server_failed(self, what: str, exc: BaseException) -> None:
+        """A pool with fail-soft on: one server's share of a multi-key call was skipped."""
+        self._driver.after_outage(self._handle, exc, False)
+        self._server_log(logging.WARNING,
+                         "cache %s: %s skipped an unavailable server's keys (IGNORE_EXCEPTIONS): %s: %s",
+                         ";".join(self._servers), what, type(exc).__name__, exc)
 
     @property
     def client_servers(self) -> list[str]:
@@ -80,29 +150,68 @@ class MemcachedCache(FastKeysMixin, django_memcached.BaseMemcachedCache):
         for warning in memcache_key_warnings(key):  # Django's exact messages
             raise InvalidCacheKey(warning)
 
-    def _unreachable(self, exc: BaseException, what: str) -> bool:
-        if not self._driver.is_unavailable(exc):
-            return False
-        logger.warning("memcached %s failed, server unavailable (%s): %s", what, self._servers, exc)
-        return True
+    # -- health ---------------------------------------------------------------------------
+    def servers_description(self) -> list[str]:
+        return list(self._servers)
 
+    def breaker_states(self) -> dict[str, Any]:
+        states = super().breaker_states()
+        servers = self._driver.server_breakers(self._handle.get())
+        if servers:
+            states["servers"] = servers
+        return states
+
+    def ping(self) -> PingResult:
+        """A set/get/delete round trip on each server, each through its own fresh client:
+        no fail-soft, breaker or library retry window in between."""
+        started = time.perf_counter()
+        options = self._driver.probe_options(self._options)
+        failures: list[tuple[str, BaseException]] = []
+        for configured, server in zip(self._servers, self.client_servers):
+            try:
+                self._probe(self._driver.new_client([server], options))
+            except Exception as exc:  # noqa: BLE001 - any failure of a server is reported, naming it
+                failures.append((configured, exc))
+        if failures:
+            raise self._ping_error(failures)
+        return PingResult(time.perf_counter() - started, list(self._servers))
+
+    @staticmethod
+    def _probe(client: Any) -> None:
+        key, value = f"altcache-ping:{uuid.uuid4().hex}", uuid.uuid4().hex
+        client.set(key, value, 30)
+        read = client.get(key)
+        client.delete(key)
+        if read != value:
+            raise RuntimeError(f"probe key written but read back as {read!r}")
+
+    def _ping_error(self, failures: list[tuple[str, BaseException]]) -> BaseException:
+        detail = "; ".join(f"{server}: {type(exc).__name__}: {exc}" for server, exc in failures)
+        first = failures[0][1]
+        message = f"memcached ping failed for {len(failures)} of {len(self._servers)} server(s): {detail}"
+        error: BaseException | None = None
+        if isinstance(first, self._driver.errors):
+            try:
+                error = type(first)(message)  # the library's own class, naming every failed server
+            except Exception:  # noqa: BLE001 - a class that wants other arguments
+                error = None
+        if error is None:  # e.g. a probe read back wrong: still the library's connection error
+            error = self._driver.connection_error(message)
+        error.__cause__ = first
+        return error
+
+    # -- the cache API --------------------------------------------------------------------
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         key = self.make_and_validate_key(key, version=version)
-        try:
-            return self._handle.get().get(key, default)
-        except self._unavailable as exc:
-            if self._unreachable(exc, "get"):
-                return default
-            raise
+        return self._driver.get(self._handle.get(), key, default)
+
+    def has_key(self, key: Any, version: int | None = None) -> bool:
+        missing = self._missing_key
+        return unwrapped(self, "get")(key, missing, version) is not missing
 
     def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
         key = self.make_and_validate_key(key, version=version)
-        try:
-            return bool(self._handle.get().add(key, value, self.get_backend_timeout(timeout)))
-        except self._unavailable as exc:
-            if self._unreachable(exc, "add"):
-                return False
-            raise
+        return bool(self._handle.get().add(key, value, self.get_backend_timeout(timeout)))
 
     def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> None:
         key = self.make_and_validate_key(key, version=version)
@@ -111,19 +220,16 @@ class MemcachedCache(FastKeysMixin, django_memcached.BaseMemcachedCache):
             if client.set(key, value, self.get_backend_timeout(timeout)):
                 return
             error: BaseException | None = None
-        except self._unavailable as exc:
-            if self._unreachable(exc, "set"):
-                return
-            error = exc
-        except Exception as exc:  # e.g. pylibmc.TooBig
-            error = exc
+        except Exception as exc:
+            if self._driver.is_unavailable(exc):
+                raise  # nothing was refused: the server is unreachable
+            error = exc  # e.g. pylibmc.TooBig, an unpicklable value
+        self._forget_refused(client, key, error)
+
+    def _forget_refused(self, client: Any, key: str, error: BaseException | None) -> None:
         # Django's rule: a refused set (value over the server's item size limit) must not
         # leave the previous value readable, or cached_db sessions would read a stale one.
-        try:
-            client.delete(key)
-        except self._unavailable as exc:
-            if not self._unreachable(exc, "delete after failed set"):
-                raise
+        client.delete(key)
         logger.warning("memcached refused to store key %r (%r); its old value was deleted", key,
                        error if error is not None else "not stored")
         if error is not None:
@@ -131,21 +237,11 @@ class MemcachedCache(FastKeysMixin, django_memcached.BaseMemcachedCache):
 
     def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
         key = self.make_and_validate_key(key, version=version)
-        try:
-            return self._driver.touch(self._handle.get(), key, timeout, self.get_backend_timeout(timeout))
-        except self._unavailable as exc:
-            if self._unreachable(exc, "touch"):
-                return False
-            raise
+        return self._driver.touch(self._handle.get(), key, timeout, self.get_backend_timeout(timeout))
 
     def delete(self, key: Any, version: int | None = None) -> bool:
         key = self.make_and_validate_key(key, version=version)
-        try:
-            return bool(self._handle.get().delete(key))
-        except self._unavailable as exc:
-            if self._unreachable(exc, "delete"):
-                return False
-            raise
+        return bool(self._handle.get().delete(key))
 
     def get_many(self, keys: Any, version: int | None = None) -> dict[Any, Any]:
         keys = list(keys)
@@ -177,16 +273,49 @@ class MemcachedCache(FastKeysMixin, django_memcached.BaseMemcachedCache):
         key = self.make_and_validate_key(key, version=version)
         value = self._driver.incr(self._handle.get(), key, delta)
         if value is None:
-            raise ValueError("Key '%s' not found" % key)
+            raise ValueError(f"Key '{key}' not found")
         return value
 
+    def decr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return unwrapped(self, "incr")(key, -delta, version)  # type: ignore[no-any-return]
+
+    def incr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        # Django's (get, set with the default timeout, delete): memcached's text protocol
+        # does not tell the TTL left.
+        if version is None:
+            version = self.version
+        value = unwrapped(self, "get")(key, self._missing_key, version=version)
+        if value is self._missing_key:
+            raise ValueError(f"Key '{key}' not found")
+        unwrapped(self, "set")(key, value, version=version + delta)
+        unwrapped(self, "delete")(key, version=version)
+        return version + delta
+
+    def decr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return unwrapped(self, "incr_version")(key, -delta, version)  # type: ignore[no-any-return]
+
     def clear(self) -> None:
-        self._handle.get().flush_all()
+        self._driver.clear(self._handle.get())
 
     def close(self, **kwargs: Any) -> None:
         # Django's pymemcache backend disconnects every server after each request;
         # the shared client keeps its connections for the life of the process.
         pass
+
+    aget = _in_thread("get")
+    aget_many = _in_thread("get_many")
+    ahas_key = _in_thread("has_key")
+    aadd = _in_thread("add")
+    aset = _in_thread("set")
+    atouch = _in_thread("touch")
+    adelete = _in_thread("delete")
+    aset_many = _in_thread("set_many")
+    adelete_many = _in_thread("delete_many")
+    aincr = _in_thread("incr")
+    adecr = _in_thread("decr")
+    aincr_version = _in_thread("incr_version")
+    adecr_version = _in_thread("decr_version")
+    aclear = _in_thread("clear")
 
 
 class PyMemcacheCache(MemcachedCache, django_memcached.PyMemcacheCache):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -27,6 +28,7 @@ class SharedClient:
         self._lock = threading.Lock()
         self._client: Any = None
         self._local = threading.local()
+        self._renewed = 0.0  # per-thread clients built before this (monotonic) are replaced
         # Every thread's client, weakly: pinned across fork() (see _pin_before_fork).
         self._thread_clients: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -54,12 +56,29 @@ class SharedClient:
     def get(self) -> Any:
         if self._per_thread is None:
             return self._client if self._client is not None else self._shared()
+        local = self._local
         try:
-            return self._local.client
+            if local.born >= self._renewed:
+                return local.client
         except AttributeError:
-            client = self._local.client = self._per_thread(self._shared())
-            self._thread_clients.add(client)
-            return client
+            pass
+        client = local.client = self._per_thread(self._shared())
+        local.born = time.monotonic()
+        self._thread_clients.add(client)
+        return client
+
+    def renew(self) -> None:
+        """Every thread builds a fresh client at its next ``get()`` (per-thread clients only).
+
+        libmemcached keeps a failed server's retry window in each client, in whole
+        seconds; a fresh clone has none, so its next call really tries the server. Every
+        thread, not only the caller's: the failure may have been seen on another thread
+        (an async twin runs in sync_to_async's), and every clone holds the same stale window.
+        """
+        self._renewed = time.monotonic()
+
+    def since_renewal(self) -> float:
+        return time.monotonic() - self._renewed
 
 
 _registry: dict[Hashable, SharedClient] = {}

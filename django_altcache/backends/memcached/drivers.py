@@ -5,29 +5,35 @@ defaults underneath), which library errors mean "server unreachable", and how to
 the operations whose library behaviour falls short of the backend's contract
 (``incr`` returning False, multi-key calls that give up on the whole batch when one
 server fails, ``delete_many`` as one command per key).
+
+Failures of one server: by default they raise, as the library raises them. With
+fail-soft on for a pool, the backend sets ``on_server_failure`` and the multi-key
+operations then skip a failed server's keys (reported there) so the other servers'
+keys still count; single-key operations raise and the resilience layer answers them.
 """
 
 from __future__ import annotations
 
 import collections
 import importlib
-import logging
-from collections.abc import Iterable, Mapping
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
+from django_altcache.backends.resilience import BreakerSettings
 from django_altcache.options import CacheConfigError, setting_path
-
-logger = logging.getLogger("django_altcache")
 
 # Finite by default so an unreachable or stalled server costs at most about this long.
 CONNECT_TIMEOUT = 1.0  # seconds
 IO_TIMEOUT = 1.0  # seconds, per socket read/write
-# A failed server is skipped for RETRY_TIMEOUT, then tried again; pymemcache removes it
-# from the hash ring after RETRY_ATTEMPTS failed retries and re-adds it after DEAD_TIMEOUT.
+# libmemcached skips a failed server for retry_timeout whole seconds (1 is its minimum);
+# pylibmc clients are renewed sooner (PyLibMCDriver.after_outage) to retry faster.
 RETRY_TIMEOUT = 1
-RETRY_ATTEMPTS = 2
-DEAD_TIMEOUT = 5
+
+ServerFailure = Callable[[str, BaseException], None]
+_MISSING = object()
 
 
 def _timeout_option(options: dict[str, Any], key: str, location: Any) -> None:
@@ -44,12 +50,13 @@ class Driver:
     library: ModuleType
     client_class: type
     not_found: type[BaseException]
-    # Errors that may mean "server unreachable"; is_unavailable() has the last word.
-    unavailable: tuple[type[BaseException], ...]
+    # Library errors that may mean "server unreachable"; is_unavailable() has the last word.
+    errors: tuple[type[BaseException], ...]
     # True when one client may be used by many threads at once.
     thread_safe: bool = True
 
-    def __init__(self) -> None:
+    def __init__(self, breaker: BreakerSettings | None = None, pool: bool = False) -> None:
+        """``breaker``: the cache's CIRCUIT_BREAKER settings (None when off); ``pool``: several servers."""
         try:
             self.library = importlib.import_module(self.module)
         except ImportError as exc:
@@ -57,6 +64,9 @@ class Driver:
                 f"CACHES[...]['BACKEND'] needs the {self.module!r} package: "
                 f"pip install 'django-altcache[{self.module}]' ({exc})"
             ) from exc
+        self.breaker = breaker
+        self.pool = pool
+        self.on_server_failure: ServerFailure | None = None
         self.setup()
 
     def setup(self) -> None:
@@ -71,12 +81,27 @@ class Driver:
     def new_client(self, servers: list[str], options: Mapping[str, Any]) -> Any:
         return self.client_class(servers, **options)
 
+    def probe_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Options for a throw-away one-server client (ping): no failure state to share."""
+        return dict(options)
+
     def per_thread(self, servers: list[str], options: Mapping[str, Any]) -> Any:
         """How a thread gets its own client from the shared one, or None when sharing is safe."""
         return None
 
     def is_unavailable(self, exc: BaseException) -> bool:
-        return isinstance(exc, self.unavailable)
+        return isinstance(exc, self.errors)
+
+    def connection_error(self, message: str) -> BaseException:
+        """The library's own exception for "the server is unreachable" (breaker open)."""
+        raise NotImplementedError
+
+    def after_outage(self, handle: Any, exc: BaseException, probing: bool) -> None:
+        """Called for each outage error; ``probing``: the cache-wide breaker was open."""
+
+    def server_breakers(self, client: Any) -> dict[str, str]:
+        """Per-server breaker states, when the driver keeps them."""
+        return {}
 
     def unbounded_timeouts(self, options: Mapping[str, Any]) -> list[str]:
         """Timeout options the user turned off: a stalled server would then block requests."""
@@ -92,6 +117,9 @@ class Driver:
     def touch(self, client: Any, key: str, timeout: Any, backend_timeout: int) -> bool:
         return bool(client.touch(key, backend_timeout))
 
+    def get(self, client: Any, key: str, default: Any) -> Any:
+        return client.get(key, default)
+
     def get_many(self, client: Any, keys: list[str]) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -101,14 +129,22 @@ class Driver:
     def delete_many(self, client: Any, keys: list[str]) -> None:
         raise NotImplementedError
 
+    def clear(self, client: Any) -> None:
+        client.flush_all()
+
+    def _tolerated(self, exc: BaseException, what: str) -> bool:
+        """True when a failed server's share may be skipped (reported) instead of raising."""
+        if self.on_server_failure is None or not self.is_unavailable(exc):
+            return False
+        self.on_server_failure(what, exc)
+        return True
+
 
 class PyMemcacheDriver(Driver):
-    """pymemcache's HashClient: rendezvous hashing, per-server failure tracking.
+    """pymemcache's HashClient (our FailFastHashClient): rendezvous hashing, per-server breakers.
 
     ``use_pooling=True`` puts a thread-safe PooledClient behind each server, so
-    one HashClient serves the whole process. HashClient raises the socket error on
-    a server's first failure and then answers with a default (False/None/{}) while
-    the server is in its retry window; both are handled here.
+    one HashClient serves the whole process.
     """
 
     name = "pymemcache"
@@ -118,11 +154,13 @@ class PyMemcacheDriver(Driver):
         import pymemcache.exceptions
         import pymemcache.serde
 
-        self.client_class = self.library.HashClient
+        from .hashclient import FailFastHashClient
+
+        self.client_class = FailFastHashClient
         self.not_found = KeyError  # never raised by pymemcache; missing keys come back as None
         self._base_error = pymemcache.exceptions.MemcacheError
         self._closed_error = pymemcache.exceptions.MemcacheUnexpectedCloseError
-        self.unavailable = (OSError, self._base_error, KeyError)
+        self.errors = (OSError, self._base_error)
         self._pickle_serde = pymemcache.serde.pickle_serde
 
     def client_options(self, options: dict[str, Any], location: Any) -> dict[str, Any]:
@@ -137,11 +175,13 @@ class PyMemcacheDriver(Driver):
             "use_pooling": True,
             "connect_timeout": CONNECT_TIMEOUT,
             "timeout": IO_TIMEOUT,
-            "retry_attempts": RETRY_ATTEMPTS,
-            "retry_timeout": RETRY_TIMEOUT,
-            "dead_timeout": DEAD_TIMEOUT,
             **options,
+            # A pool's breakers are per server, here; a single server's is the cache's own.
+            "server_breaker": self.breaker if self.pool else None,
         }
+
+    def probe_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        return {**options, "server_breaker": None}
 
     def unbounded_timeouts(self, options: Mapping[str, Any]) -> list[str]:
         return [key for key in ("connect_timeout", "timeout") if options.get(key) is None]
@@ -153,75 +193,77 @@ class PyMemcacheDriver(Driver):
         return lambda shared: self.new_client(servers, options)
 
     def is_unavailable(self, exc: BaseException) -> bool:
-        # HashClient raises a bare MemcacheError when every server is marked dead, and
-        # its failure bookkeeping is not thread-safe: two threads retiring the same
-        # failed server race on a dict pop (KeyError). pymemcache raises KeyError nowhere else.
-        return (isinstance(exc, (OSError, self._closed_error, KeyError))
-                or type(exc) is self._base_error)
+        # A bare MemcacheError is HashClient's "all servers seem to be down".
+        return isinstance(exc, (OSError, self._closed_error)) or type(exc) is self._base_error
+
+    def connection_error(self, message: str) -> BaseException:
+        # A dead server raises ConnectionRefusedError/ConnectionResetError (ConnectionError
+        # subclasses), a stalled one socket.timeout: all OSError, which is what HashClient
+        # itself treats as "server failed". MemcacheUnexpectedCloseError is not an OSError
+        # and means a reply cut short, not "not tried".
+        return ConnectionError(message)
+
+    def server_breakers(self, client: Any) -> dict[str, str]:
+        return dict(client.breaker_states())
 
     def incr(self, client: Any, key: str, delta: int) -> int | None:
         value = client.decr(key, -delta) if delta < 0 else client.incr(key, delta)
         if value is False:
-            # HashClient's answer while the key's server is in its retry window.
-            raise ConnectionError(f"memcached server for key {key!r} is unavailable (marked failed)")
+            # HashClient's answer for a failed server under OPTIONS={'ignore_exc': True}.
+            raise ConnectionError(f"memcached server for key {key!r} is unavailable")
         return value
 
-    def _each_server(self, client: Any, keys: Iterable[str]) -> tuple[dict[Any, list[str]], list[str]]:
-        """Keys grouped by their server's client, and the keys no live server takes."""
+    def _each_server(self, client: Any, keys: Iterable[str]) -> dict[Any, list[str]]:
         batches: dict[Any, list[str]] = collections.defaultdict(list)
-        orphans: list[str] = []
         for key in keys:
-            try:
-                server = client._get_client(key)
-            except Exception as exc:
-                if not self.is_unavailable(exc):
-                    raise
-                server = None
-            if server is None:
-                orphans.append(key)
-            else:
-                batches[server].append(key)
-        return batches, orphans
+            batches[client._get_client(key)].append(key)
+        return batches
 
-    def _run(self, client: Any, server: Any, what: str, default: Any, func: Any, *args: Any) -> Any:
-        try:
-            return client._safely_run_func(server, func, default, *args)
-        except Exception as exc:
-            if not self.is_unavailable(exc):
-                raise
-            logger.warning("memcached %s: server %s unavailable: %s", what, server.server, exc)
-            return default
+    def _on_each(self, client: Any, what: str, calls: Iterable[tuple[Any, Any, tuple[Any, ...]]]) -> list[Any]:
+        """Run ``(server, func, args)`` calls; a failure is skipped when tolerated, else raised
+        after every server was tried (an invalidation reaches all the servers it can)."""
+        results: list[Any] = []
+        first_error: BaseException | None = None
+        for server, func, args in calls:
+            try:
+                results.append(client._safely_run_func(server, func, None, *args))
+            except Exception as exc:  # noqa: BLE001 - _tolerated() decides, others are re-raised
+                if not self._tolerated(exc, what):
+                    first_error = first_error or exc
+                results.append(exc)
+        if first_error is not None:
+            raise first_error
+        return results
 
     def get_many(self, client: Any, keys: list[str]) -> dict[str, Any]:
-        try:
+        if self.on_server_failure is None:
             return client.get_multi(keys)
-        except Exception as exc:
-            if not self.is_unavailable(exc):
-                raise
-        # One server failed mid-batch: ask each server on its own so the others still answer.
         found: dict[str, Any] = {}
-        for server, batch in self._each_server(client, keys)[0].items():
-            found.update(self._run(client, server, "get_many", {}, server.get_many, batch))
+        batches = self._each_server(client, keys)
+        for result in self._on_each(client, "get_many", ((s, s.get_many, (b,)) for s, b in batches.items())):
+            if isinstance(result, dict):
+                found.update(result)
         return found
 
     def set_many(self, client: Any, data: dict[str, Any], timeout: int) -> list[str]:
-        try:
+        if self.on_server_failure is None:
             return list(client.set_multi(data, timeout))
-        except Exception as exc:
-            if not self.is_unavailable(exc):
-                raise
-        batches, failed = self._each_server(client, data)
-        for server, batch in batches.items():
-            values = {key: data[key] for key in batch}
-            result = self._run(client, server, "set_many", None, server.set_many, values, timeout)
-            failed.extend(batch if result is None else result)
+        batches = self._each_server(client, data)
+        calls = [(s, s.set_many, ({key: data[key] for key in batch}, timeout)) for s, batch in batches.items()]
+        failed: list[str] = []
+        for batch, result in zip(batches.values(), self._on_each(client, "set_many", calls)):
+            # None: HashClient's answer under OPTIONS={'ignore_exc': True}.
+            failed.extend(batch if result is None or isinstance(result, BaseException) else result)
         return failed
 
     def delete_many(self, client: Any, keys: list[str]) -> None:
         # HashClient.delete_many sends one command per key and waits for each reply;
         # pymemcache's per-server delete_many pipelines them: one round trip per server.
-        for server, batch in self._each_server(client, keys)[0].items():
-            self._run(client, server, "delete_many", False, server.delete_many, batch)
+        batches = self._each_server(client, keys)
+        self._on_each(client, "delete_many", ((s, s.delete_many, (b,)) for s, b in batches.items()))
+
+    def clear(self, client: Any) -> None:
+        self._on_each(client, "clear", ((s, s.flush_all, ()) for s in client.clients.values()))
 
 
 class PyLibMCDriver(Driver):
@@ -247,27 +289,46 @@ class PyLibMCDriver(Driver):
         self.not_found = lib.NotFound
         self._down = tuple(
             getattr(lib, name)
+            # SomeErrors: a call to every server (flush_all) that some of them failed.
             for name in ("ConnectionError", "ServerDown", "ServerDead", "NoServers", "ReadError", "WriteError",
                          "UnknownReadFailure", "SocketCreateError", "ConnectionBindError", "HostLookupError",
-                         "UnixSocketError")
+                         "UnixSocketError", "SomeErrors")
             if hasattr(lib, name)
         )
+        # libmemcached answered from its retry window, without trying the server.
+        self._skipped = tuple(getattr(lib, name) for name in ("ServerDown", "ServerDead") if hasattr(lib, name))
         self._base_error = lib.Error
-        self.unavailable = (lib.Error,)
+        self.errors = (lib.Error,)
+        cooldown = self.breaker.cooldown if self.breaker is not None else float(RETRY_TIMEOUT)
+        self.retry_timeout = max(RETRY_TIMEOUT, math.ceil(cooldown))
+        self.renew_after = cooldown
+        self.silent_timeout: float | None = None  # set by client_options()
 
     def is_unavailable(self, exc: BaseException) -> bool:
         if isinstance(exc, self._down):
             return True
         # libmemcached's MEMCACHED_ERRNO (26, a failed socket call) and MEMCACHED_TIMEOUT
         # (31) have no pylibmc class: they arrive as a bare pylibmc.Error
-        # "error 31 from memcached_get(...): ... A TIMEOUT OCCURRED".
-        return type(exc) is self._base_error and str(exc).startswith(("error 26 from", "error 31 from"))
+        # "error 31 from memcached_get(...): ... A TIMEOUT OCCURRED", or from incr/decr
+        # as "1 keys failed" (a missing key is NotFound, a non-numeric value ClientError).
+        return type(exc) is self._base_error and str(exc).startswith(("error 26 from", "error 31 from")) or (
+            type(exc) is self._base_error and str(exc).endswith(" keys failed"))
 
-    def _soft(self, exc: BaseException, what: str) -> bool:
-        if not self.is_unavailable(exc):
-            return False
-        logger.warning("memcached %s: server unavailable: %s", what, exc)
-        return True
+    def _timed_out(self, exc: BaseException) -> bool:
+        return type(exc) is self._base_error and str(exc).startswith("error 31 from")
+
+    def connection_error(self, message: str) -> BaseException:
+        # libmemcached's own word for a server it skips: SERVER_TEMPORARILY_DISABLED.
+        return self.library.ServerDown(message)  # type: ignore[no-any-return]
+
+    def after_outage(self, handle: Any, exc: BaseException, probing: bool) -> None:
+        # Each clone keeps libmemcached's retry window (1-2 s: whole seconds, compared
+        # strictly). A probe of the cache-wide breaker must really try the server, and a
+        # window older than the cooldown may hide a server that is back: start afresh.
+        # (A per-server breaker's own skip says nothing about libmemcached's window.)
+        libmemcached_skip = isinstance(exc, self._skipped) and not getattr(exc, "breaker_skip", False)
+        if probing or (libmemcached_skip and handle.since_renewal() >= self.renew_after):
+            handle.renew()
 
     def client_options(self, options: dict[str, Any], location: Any) -> dict[str, Any]:
         behaviors = options.get("behaviors") or {}
@@ -280,17 +341,23 @@ class PyLibMCDriver(Driver):
             "_poll_timeout": int(IO_TIMEOUT * 1000),
             "send_timeout": int(IO_TIMEOUT * 1_000_000),
             "receive_timeout": int(IO_TIMEOUT * 1_000_000),
-            # Mark a server failed after one error, skip it for retry_timeout seconds,
-            # then try it again: only its share of keys misses meanwhile.
-            "remove_failed": 1,
-            "retry_timeout": RETRY_TIMEOUT,
-            "dead_timeout": DEAD_TIMEOUT,
+            # A failed server is skipped this long, then tried again; it is never removed
+            # (no remove_failed): with ketama its keys would move to the other servers and
+            # be served from there, stale, the next time it fails.
+            "retry_timeout": self.retry_timeout,
+            # Only with a user's remove_failed: libmemcached 1.1's 0 never retries a dead server.
+            "dead_timeout": self.retry_timeout,
         }
         merged = {**options, "behaviors": {**defaults, **behaviors}}
         try:
             self.library.client._behaviors_numeric(merged["behaviors"])
         except (ValueError, KeyError) as exc:
             raise CacheConfigError(f"{setting_path('behaviors', location)}: {exc}") from exc
+        poll = merged["behaviors"].get("_poll_timeout")
+        # One server only: in a pool, a multi-get waiting on one server still returns the
+        # others' keys, and a long legitimate transfer must not read as an outage.
+        if not self.pool and isinstance(poll, (int, float)) and poll > 0:
+            self.silent_timeout = 0.9 * poll / 1000
         return merged
 
     def client_servers(self, servers: list[str]) -> list[str]:
@@ -301,8 +368,30 @@ class PyLibMCDriver(Driver):
         keys = ("connect_timeout", "_poll_timeout", "send_timeout", "receive_timeout")
         return [f"behaviors.{key}" for key in keys if not behaviors.get(key)]
 
+    def _guarded(self) -> bool:
+        # A pool with a breaker gets one breaker per server (guarded.py).
+        return self.pool and self.breaker is not None
+
+    def new_client(self, servers: list[str], options: Mapping[str, Any]) -> Any:
+        client = self.client_class(servers, **options)
+        if self._guarded() and len(servers) > 1:
+            from .guarded import ServerBreakers
+
+            assert self.breaker is not None
+            client.altcache_breakers = ServerBreakers(list(servers), self.breaker)
+        return client
+
     def per_thread(self, servers: list[str], options: Mapping[str, Any]) -> Any:
-        return lambda shared: shared.clone()
+        if not self._guarded():
+            return lambda shared: shared.clone()
+        from .guarded import GuardedClient
+
+        return lambda shared: GuardedClient(shared, shared.altcache_breakers, is_outage=self.is_unavailable,
+                                            skipped=self.connection_error)
+
+    def server_breakers(self, client: Any) -> dict[str, str]:
+        breakers = getattr(client, "_breakers", None)
+        return breakers.states() if breakers is not None else {}
 
     def touch(self, client: Any, key: str, timeout: Any, backend_timeout: int) -> bool:
         # libmemcached's touch does not expire a key with a negative TTL; delete instead (as Django).
@@ -311,32 +400,55 @@ class PyLibMCDriver(Driver):
         return bool(client.touch(key, backend_timeout))
 
     def _each_key(self, what: str, func: Any, items: Iterable[Any]) -> list[Any]:
-        """Fallback during an outage: one call per item, collecting the items that failed."""
-        failed = []
-        for item in items:
+        """Fallback when one server failed a batch: one call per item, collecting the items that failed."""
+        failed: list[Any] = []
+        items = list(items)
+        for done, item in enumerate(items):
             try:
                 if not func(item):
                     failed.append(item)
             except self._base_error as exc:
-                if not self._soft(exc, what):
+                if not self._tolerated(exc, what):
                     raise
+                if self._timed_out(exc):
+                    # A server that accepts connections but does not answer: libmemcached 1.1
+                    # has no retry window for it, so each further key could wait the I/O
+                    # timeout again. The rest of the batch counts as failed.
+                    return failed + items[done:]
                 failed.append(item)
         return failed
 
+    def get(self, client: Any, key: str, default: Any) -> Any:
+        if self.silent_timeout is None:
+            return client.get(key, default)
+        started = time.perf_counter()
+        value = client.get(key, _MISSING)
+        if value is _MISSING:
+            self._raise_if_timed_out(started, f"memcached_get({key})")
+            return default
+        return value
+
     def get_many(self, client: Any, keys: list[str]) -> dict[str, Any]:
-        # libmemcached's mget skips failed servers and returns what the others have.
-        try:
-            return client.get_multi(keys)
-        except self._base_error as exc:
-            if not self._soft(exc, "get_many"):
-                raise
-            return {}
+        # libmemcached's mget skips a server in its retry window and returns what the others have.
+        started = time.perf_counter()
+        found: dict[str, Any] = client.get_multi(keys)
+        if not found and self.silent_timeout is not None:
+            self._raise_if_timed_out(started, "memcached_mget")
+        return found
+
+    def _raise_if_timed_out(self, started: float, what: str) -> None:
+        # pylibmc's get_multi (and libmemcached 1.0's get) report a read timeout as "no
+        # value": a frozen server would look healthy to the breaker and every call would
+        # wait the timeout. A miss that took the whole poll timeout is that timeout.
+        if self.silent_timeout is not None and time.perf_counter() - started >= self.silent_timeout:
+            raise self._base_error(f"error 31 from {what}: A TIMEOUT OCCURRED (answered as a miss by "
+                                   "pylibmc after the whole _poll_timeout; reported by django-altcache)")
 
     def set_many(self, client: Any, data: dict[str, Any], timeout: int) -> list[str]:
         try:
             return list(client.set_multi(data, timeout))
         except self._base_error as exc:
-            if not self.is_unavailable(exc):
+            if self.on_server_failure is None or not self.is_unavailable(exc):
                 raise
             # pylibmc gives up on the whole batch when one server is down.
             return self._each_key("set_many", lambda key: client.set(key, data[key], timeout), data)
@@ -345,7 +457,7 @@ class PyLibMCDriver(Driver):
         try:
             client.delete_multi(keys)
         except self._base_error as exc:
-            if not self.is_unavailable(exc):
+            if self.on_server_failure is None or not self.is_unavailable(exc):
                 raise
             self._each_key("delete_many", client.delete, keys)
 

@@ -24,7 +24,7 @@ def _check_port(location: Any, server: str, port: str) -> None:
 def check_server(location: Any, server: str) -> str:
     if not server:
         raise _bad(location, server, "is empty")
-    if server.startswith("unix:") or server.startswith("/"):
+    if server.startswith(("unix:", "/")):
         if not server.removeprefix("unix:"):
             raise _bad(location, server, "has an empty socket path")
         return server
