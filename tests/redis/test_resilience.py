@@ -278,3 +278,31 @@ def test_cluster_with_a_dead_node_fails_soft_and_heals(cache_for: Any) -> None:
                 break
             time.sleep(0.05)
         assert cache.get_many(keys) == {k: k for k in keys}
+
+
+def test_a_frozen_server_never_blocks_an_async_call_past_the_timeouts(own_redis: RedisServer,
+                                                                       cache_for: Any) -> None:
+    async def scenario() -> float:
+        cache = cache_for(own_redis.url, OPTIONS=SOFT)
+        await cache.aset("k", "v")
+        own_redis.freeze()
+        worst = 0.0
+        try:
+            began = time.monotonic()
+            for _ in range(2000):  # bounded; about 1.2 s of calls, several cooldowns
+                if time.monotonic() - began > 1.2:
+                    break
+                started = time.perf_counter()
+                assert await cache.aget("k", "dflt") == "dflt"
+                worst = max(worst, time.perf_counter() - started)
+                await asyncio.sleep(0.002)
+        finally:
+            own_redis.thaw()
+        thawed = time.monotonic()
+        while time.monotonic() - thawed < 1.0 and await cache.aget("k") != "v":
+            await asyncio.sleep(0.01)
+        assert await cache.aget("k") == "v", "no async hit within 1 s of the thaw"
+        return worst
+
+    worst = asyncio.run(scenario())
+    assert worst <= 0.1, f"an async call took {worst * 1000:.0f} ms against a frozen server"
