@@ -375,8 +375,13 @@ def _on_skip(state: ResilienceState, op: str, breaker: CircuitBreaker,
     )
 
 
-def _on_outage(state: ResilienceState, op: str, breaker: CircuitBreaker | None, exc: BaseException,
-               fallback: Fallback, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _on_error(state: ResilienceState, op: str, breaker: CircuitBreaker | None, exc: BaseException,
+              fallback: Fallback, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """One of the library's errors: the fallback for an outage with fail-soft on, else re-raised."""
+    if state.is_outage is not None and not state.is_outage(exc):
+        if breaker is not None:
+            breaker.release()  # says nothing about the server: let another probe
+        raise exc
     if breaker is not None and breaker.failure(exc):
         logger.warning("cache %s unavailable, circuit breaker open: calls answer at once for %g s, "
                        "then one probes (%s: %s)", breaker.name, breaker.cooldown, type(exc).__name__, exc)
@@ -387,13 +392,13 @@ def _on_outage(state: ResilienceState, op: str, breaker: CircuitBreaker | None, 
     return fallback(args, kwargs)
 
 
-def _recovered(state: ResilienceState, breaker: CircuitBreaker) -> None:
+def _recovered(breaker: CircuitBreaker) -> None:
     logger.warning("cache %s is reachable again, circuit breaker closed", breaker.name)
 
 
 def _wrap_sync(method: Callable[..., Any], op: str, fallback: Fallback, state: ResilienceState,
                breaker: CircuitBreaker | None) -> Callable[..., Any]:
-    errors, is_outage = state.errors, state.is_outage
+    errors = state.errors
 
     def call(*args: Any, **kwargs: Any) -> Any:
         if breaker is not None and not breaker.allow():
@@ -401,17 +406,13 @@ def _wrap_sync(method: Callable[..., Any], op: str, fallback: Fallback, state: R
         try:
             result = method(*args, **kwargs)
         except errors as exc:
-            if is_outage is not None and not is_outage(exc):
-                if breaker is not None:
-                    breaker.release()
-                raise
-            return _on_outage(state, op, breaker, exc, fallback, args, kwargs)
+            return _on_error(state, op, breaker, exc, fallback, args, kwargs)
         except BaseException:
             if breaker is not None:
                 breaker.release()
             raise
         if breaker is not None and breaker.success():
-            _recovered(state, breaker)
+            _recovered(breaker)
         return result
 
     call.__wrapped__ = method  # type: ignore[attr-defined]
@@ -421,7 +422,7 @@ def _wrap_sync(method: Callable[..., Any], op: str, fallback: Fallback, state: R
 
 def _wrap_async(method: Callable[..., Any], op: str, fallback: Fallback, state: ResilienceState,
                 breaker: CircuitBreaker | None) -> Callable[..., Any]:
-    errors, is_outage = state.errors, state.is_outage
+    errors = state.errors
 
     async def call(*args: Any, **kwargs: Any) -> Any:
         if breaker is not None and not breaker.allow():
@@ -429,17 +430,13 @@ def _wrap_async(method: Callable[..., Any], op: str, fallback: Fallback, state: 
         try:
             result = await method(*args, **kwargs)
         except errors as exc:
-            if is_outage is not None and not is_outage(exc):
-                if breaker is not None:
-                    breaker.release()
-                raise
-            return _on_outage(state, op, breaker, exc, fallback, args, kwargs)
+            return _on_error(state, op, breaker, exc, fallback, args, kwargs)
         except BaseException:
             if breaker is not None:
                 breaker.release()
             raise
         if breaker is not None and breaker.success():
-            _recovered(state, breaker)
+            _recovered(breaker)
         return result
 
     call.__wrapped__ = method  # type: ignore[attr-defined]
