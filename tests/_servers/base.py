@@ -74,6 +74,51 @@ def make_tempdir(prefix: str, owner: str | None = None) -> Path:
     return path
 
 
+def _proc_stat(path: str) -> list[str] | None:
+    """The fields of a /proc .../stat file after the command name, or None when it is gone."""
+    try:
+        with open(path) as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _proc_stat(f"/proc/{entry}/stat")
+            if fields is not None:
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def _signal_each(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True  # gone
+    states = [_proc_stat(f"/proc/{pid}/task/{task}/stat") for task in tasks]
+    return all(fields is None or fields[0] in ("T", "t", "Z", "X") for fields in states)
+
+
+def _is_running(pid: int) -> bool:
+    fields = _proc_stat(f"/proc/{pid}/stat")
+    return fields is not None and fields[0] != "Z"
+
+
 class ServerProcess:
     """One server process in its own session, so a Ctrl-C to the runner does not race our stop."""
 
@@ -108,19 +153,43 @@ class ServerProcess:
         finally:
             log.close()
 
-    def kill(self) -> None:
-        """SIGKILL: an abrupt outage, as a crashed server."""
-        self._signal_and_wait(signal.SIGKILL, 10)
+    def kill(self, timeout: float = 10) -> None:
+        """SIGKILL to the process and every descendant (see ``freeze``): an abrupt outage, as a
+        crashed server, with no child left serving the connections it already had."""
+        children = self._descendants()
+        _signal_each(children, signal.SIGKILL)
+        self._signal_and_wait(signal.SIGKILL, timeout)
+        deadline = time.monotonic() + timeout
+        while any(_is_running(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
-    def freeze(self) -> None:
-        """SIGSTOP the whole process group: the kernel still accepts connections and
-        buffers requests, but nothing answers (a hung server, the worst outage for a client)."""
-        if self._proc is not None and self._proc.poll() is None:
-            os.killpg(self._proc.pid, signal.SIGSTOP)
+    def _descendants(self) -> list[int]:
+        return descendants(self._proc.pid) if self._proc is not None and self._proc.poll() is None else []
+
+    def freeze(self, timeout: float = 5) -> None:
+        """SIGSTOP the process and every descendant: the kernel still accepts connections and
+        buffers requests, but nothing answers (a hung server, the worst outage for a client).
+
+        Descendants are signalled one by one because some leave the process group
+        (every PostgreSQL backend calls setsid()). Returns once every thread is stopped: the
+        signal is delivered asynchronously, and a multi-threaded server (mariadbd, memcached)
+        was measured answering a request sent right after the signal.
+        """
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        os.killpg(self._proc.pid, signal.SIGSTOP)  # first: a stopped parent forks no new children
+        family = [self._proc.pid, *self._descendants()]
+        _signal_each(family[1:], signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        while not all(_all_threads_stopped(pid) for pid in family):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name} not stopped {timeout} s after SIGSTOP")
+            time.sleep(0.001)
 
     def thaw(self) -> None:
-        """SIGCONT after ``freeze``."""
+        """SIGCONT after ``freeze``, to every process ``freeze`` stopped."""
         if self._proc is not None and self._proc.poll() is None:
+            _signal_each(self._descendants(), signal.SIGCONT)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._proc.pid, signal.SIGCONT)
 
@@ -176,7 +245,8 @@ class ManagedServer:
         self.process.kill()
 
     def freeze(self) -> None:
-        """SIGSTOP (see ServerProcess.freeze); ``thaw()`` resumes it."""
+        """SIGSTOP the server and its children, returning once they are all stopped
+        (see ServerProcess.freeze); ``thaw()`` resumes it."""
         self.process.freeze()
 
     def thaw(self) -> None:

@@ -8,7 +8,6 @@ import asyncio
 import itertools
 import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -61,86 +60,6 @@ class Target:
                 "PASSWORD": "", "OPTIONS": {"charset": "utf8mb4"}}
 
 
-def children(pid: int) -> list[int]:
-    """Direct children of ``pid``, from /proc (PostgreSQL backends: see ``freeze``)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
-def signal_all(pids: list[int], sig: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-# Every PostgreSQL backend calls setsid(), so ManagedServer's process-group signals reach the
-# postmaster only: existing connections would keep being served. Signal the whole tree.
-def freeze(target: Target) -> None:
-    target.server.freeze()  # the postmaster first: it forks no more children while stopped
-    pid = target.server.process.pid
-    assert pid is not None
-    family = [pid]
-    if target.vendor == "postgresql":
-        family += children(pid)
-        signal_all(family[1:], signal.SIGSTOP)
-    # SIGSTOP is asynchronous: a multi-threaded mariadbd measured answering a query sent right
-    # after kill() returned (9 times in 200). Wait until every thread is stopped.
-    deadline = time.monotonic() + 5
-    while not all(_stopped(p) for p in family):
-        assert time.monotonic() < deadline, "the server did not stop"
-        time.sleep(0.001)
-
-
-def _stopped(pid: int) -> bool:
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return True  # gone
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/stat") as stat:
-                if stat.read().rsplit(")", 1)[1].split()[0] not in ("T", "t", "Z", "X"):
-                    return False
-        except OSError:
-            continue
-    return True
-
-
-def thaw(target: Target) -> None:
-    if target.vendor == "postgresql" and target.server.process.pid:
-        signal_all(children(target.server.process.pid), signal.SIGCONT)
-    target.server.thaw()
-
-
-def kill(target: Target) -> None:
-    pid = target.server.process.pid
-    backends = children(pid) if target.vendor == "postgresql" and pid else []
-    signal_all(backends, signal.SIGKILL)
-    target.server.kill()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(b) for b in backends):
-        time.sleep(0.01)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def register_alias(alias: str, settings_dict: dict[str, Any]) -> None:
     # Django fills the defaults only through configure_settings, which wants a "default".
     configured = connections.configure_settings({"default": connections.settings["default"], alias: settings_dict})
@@ -177,7 +96,7 @@ def outage(target: Target, django_db_blocker: Any) -> Iterator[Target]:
         try:
             yield target
         finally:
-            thaw(target)
+            target.server.thaw()
             if not target.server.process.running:
                 target.server.start()
             connections[target.alias].close()
@@ -271,7 +190,7 @@ def test_fail_soft_through_a_kill_and_a_restart(outage: Target, caplog: Any) -> 
     cache.set("k", "v")
     assert cache.get("k") == "v"
 
-    kill(outage)
+    outage.server.kill()
     assert every_operation(cache) == EXPECTED
     assert cache.breaker_states() == {"reads": "open", "writes": "open"}
     samples = []
@@ -313,7 +232,7 @@ def test_fail_soft_through_a_freeze_no_call_over_100ms(outage: Target, caplog: A
     def scenario() -> None:  # in a thread: a regression that hangs fails the test instead
         cache.set("k", "v")
         assert cache.get("k") == "v"
-        freeze(outage)
+        outage.server.freeze()
         try:
             worst, calls = 0.0, 0
             began = time.monotonic()
@@ -328,7 +247,7 @@ def test_fail_soft_through_a_freeze_no_call_over_100ms(outage: Target, caplog: A
             connecting = max(in_thread(new_connection_calls))
             assert connecting <= 0.1
         finally:
-            thaw(outage)
+            outage.server.thaw()
         back = until_hit(cache, 1.0)
         print(f"[{outage.vendor}] frozen: worst of {calls} calls {worst * 1e3:.1f} ms, worst new-connection "
               f"call {connecting * 1e3:.1f} ms; hit {back * 1e3:.0f} ms after thaw")
@@ -352,7 +271,7 @@ def test_fail_soft_async_twins(outage: Target) -> None:
         await cache.aset("k", "v")
         assert await cache.aget("k") == "v"
         assert await cache.aget_many(["k", "x"]) == {"k": "v"}
-        kill(outage)
+        outage.server.kill()
         # One wrapper per call: two failures leave the breaker closed, the third opens it.
         assert await cache.aget("k", "dflt") == "dflt"
         assert await cache.aget_many(["k"]) == {}
@@ -376,7 +295,7 @@ def test_ignored_errors_are_logged_rate_limited(outage: Target, caplog: Any) -> 
     caplog.set_level(logging.WARNING, logger="django_altcache")
     cache = make(IGNORE_EXCEPTIONS=True, CIRCUIT_BREAKER={"failures": 1, "cooldown": 0}, **FAST)
     assert cache.get("k") is None
-    kill(outage)
+    outage.server.kill()
     began = time.monotonic()
     for _ in range(1000):  # every call reaches the (dead) server: cooldown 0
         assert cache.get("k", "dflt") == "dflt"
@@ -393,7 +312,7 @@ def test_inside_a_transaction_the_connection_is_left_to_django(outage: Target) -
     cache.set("k", "v")
     with pytest.raises(DatabaseError), transaction.atomic(using=alias):
         cache.set("in-tx", 1)
-        kill(outage)
+        outage.server.kill()
         assert cache.get("k", "dflt") == "dflt"
         assert connections[alias].connection is not None  # not closed behind atomic()'s back
         assert not connections[alias].closed_in_transaction
@@ -407,7 +326,7 @@ def test_inside_a_transaction_the_connection_is_left_to_django(outage: Target) -
 def test_no_fail_soft_kill_raises_at_once_and_heals(outage: Target) -> None:
     cache = make()
     cache.set("k", "v")
-    kill(outage)
+    outage.server.kill()
     for _ in range(3):
         started = time.monotonic()
         with pytest.raises(OperationalError):
@@ -426,7 +345,7 @@ def test_no_fail_soft_freeze_raises_within_the_timeouts(outage: Target) -> None:
 
     def scenario() -> None:  # in a thread: a regression that hangs fails the test instead
         cache.set("k", "v")
-        freeze(outage)
+        outage.server.freeze()
         try:
             started = time.monotonic()
             with pytest.raises(QueryTimeout) as raised:
@@ -441,7 +360,7 @@ def test_no_fail_soft_freeze_raises_within_the_timeouts(outage: Target) -> None:
                 took = time.monotonic() - started
                 assert isinstance(unreachable.value, OperationalError) and 0.19 <= took < 0.4, took
         finally:
-            thaw(outage)
+            outage.server.thaw()
         # The connect left over from the freeze completes, then ours: back within 1 s.
         started = time.monotonic()
         while True:
@@ -487,7 +406,7 @@ def test_ping_bypasses_fail_soft_and_reaches_the_write_alias(outage: Target) -> 
     description = cache.servers_description()
     assert description == [f"{outage.alias} (reads and writes): {where}"]
     assert PASSWORD not in repr(description) + repr(result.servers)
-    kill(outage)
+    outage.server.kill()
     with pytest.raises(OperationalError):
         cache.ping()
     with pytest.raises(OperationalError):

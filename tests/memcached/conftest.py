@@ -100,25 +100,3 @@ def unix_memcached() -> Iterator[str]:
     finally:
         process.stop()
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def freeze(server: MemcachedServer, timeout: float = 5.0) -> None:
-    """SIGSTOP the server and wait until every thread of it is stopped: a signal is delivered
-    asynchronously, and a worker thread mid-request could still answer one call."""
-    import time
-    from pathlib import Path
-
-    server.freeze()
-    pid = server.process.pid
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        states = []
-        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
-            try:
-                states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
-            except (OSError, IndexError):
-                continue
-        if states and all(state in ("T", "t") for state in states):
-            return
-        time.sleep(0.005)
-    raise TimeoutError(f"memcached {server.location} not stopped after {timeout} s")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import DJANGO_BACKENDS, freeze
+from .conftest import DJANGO_BACKENDS
 from .stats import server_stats
 
 PREFIX = "outage"
@@ -125,7 +125,7 @@ def test_stalled_server_does_not_hang_a_request(cache_for, library, own_memcache
     cache = cache_for(own_memcached.location, KEY_PREFIX="stall", OPTIONS={"IGNORE_EXCEPTIONS": True, **options})
     cache.set("k", 1)
     results: list[Any] = []
-    freeze(own_memcached)
+    own_memcached.freeze()
     try:
         worker = threading.Thread(target=lambda: results.append((cache.get("k", "default"), cache.get_many(["k"]))))
         worker.start()

@@ -17,7 +17,6 @@ import pytest
 
 from django_altcache.backends.resilience import CacheUnavailable, reset_breakers
 
-from .conftest import freeze
 from .stats import server_stats
 
 KEYS = [f"key-{i}" for i in range(90)]
@@ -179,7 +178,7 @@ def test_killed_server_open_breaker_is_fast_and_recovery_within_a_second(cache_f
 def test_frozen_server_never_blocks_past_the_timeouts(cache_for, library, own_memcached):
     cache = build(cache_for, own_memcached.location, library, fail_soft=True)
     cache.set("k", "before")
-    freeze(own_memcached)
+    own_memcached.freeze()
     try:
         slowest = 0.0
         deadline = time.monotonic() + 1.5
@@ -214,7 +213,7 @@ def test_fail_soft_off_raises_the_library_error_within_the_timeout(cache_for, li
     cache.set("k", "v")
     cache.set("n", 1)
     if outage == "freeze":
-        freeze(own_memcached)
+        own_memcached.freeze()
     else:
         own_memcached.kill()
     try:
@@ -333,7 +332,7 @@ def test_pool_fail_soft_frozen_member_never_blocks_past_the_timeouts(cache_for, 
     cache.set_many({key: key for key in KEYS})
     shares = shares_of(cache_for, three_memcached)
     dead, alive = shares[1], shares[0] | shares[2]
-    freeze(three_memcached[1])
+    three_memcached[1].freeze()
     try:
         slowest = 0.0
         for _ in range(20):
@@ -462,7 +461,7 @@ def test_ping_raises_naming_the_failed_server_even_with_fail_soft(cache_for, lib
     cache = build(cache_for, locations, library, fail_soft=True)
     victim = three_memcached[2]
     if outage == "freeze":
-        freeze(victim)
+        victim.freeze()
     else:
         victim.kill()
     try:
