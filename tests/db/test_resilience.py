@@ -36,6 +36,7 @@ from tests._servers.base import ManagedServer
 from tests._servers.mariadb import mariadb_server
 from tests._servers.postgres import postgres_server
 from tests.conftest import dedicated
+from tests.outage import EXPECTED, every_operation, p99, timed, until_hit
 
 from .conftest import OneDatabaseRouter, create_table
 
@@ -105,55 +106,6 @@ def outage(target: Target, django_db_blocker: Any) -> Iterator[Target]:
 
 def make(**options: Any) -> DatabaseCache:
     return DatabaseCache(TABLE, {"KEY_PREFIX": f"t{next(_prefixes)}", "OPTIONS": options})
-
-
-def timed(call: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
-    result = call()
-    return result, time.perf_counter() - started
-
-
-def p99(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-
-
-def until_hit(cache: DatabaseCache, within: float) -> float:
-    """Seconds until a value set is read back, polling every 10 ms, failing after ``within`` s."""
-    started = time.monotonic()
-    for attempt in range(int(within / 0.01) + 1):
-        cache.set("probe", attempt)
-        if cache.get("probe") == attempt:
-            return time.monotonic() - started
-        if time.monotonic() - started > within:
-            break
-        time.sleep(0.01)
-    raise AssertionError(f"no hit within {within} s of the server coming back")
-
-
-def every_operation(cache: DatabaseCache) -> dict[str, Any]:
-    answers = {
-        "get": cache.get("k", "dflt"),
-        "get_kw": cache.get("k", default="kw"),
-        "get_many": cache.get_many(["a", "b"]),
-        "has_key": cache.has_key("k"),
-        "set": cache.set("k", 1),
-        "add": cache.add("new", 1),
-        "touch": cache.touch("k", 10),
-        "delete": cache.delete("k"),
-        "set_many": cache.set_many({"a": 1, "b": 2}),
-        "delete_many": cache.delete_many(["a", "b"]),
-        "get_or_set": cache.get_or_set("gos", lambda: "computed"),
-    }
-    for op in ("incr", "decr", "incr_version", "decr_version"):
-        with pytest.raises(CacheUnavailable):
-            getattr(cache, op)("k")
-    return answers
-
-
-EXPECTED = {"get": "dflt", "get_kw": "kw", "get_many": {}, "has_key": False, "set": None, "add": False,
-            "touch": False, "delete": False, "set_many": ["a", "b"], "delete_many": None,
-            "get_or_set": "computed"}
 
 
 def ignored_records(caplog: Any) -> list[logging.LogRecord]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from django_altcache.backends.resilience import CacheUnavailable, reset_breakers
+from tests.outage import p99
 
 from .stats import server_stats
 
@@ -81,11 +82,6 @@ def timed(func: Callable[[], Any]) -> tuple[float, Any, BaseException | None]:
     except Exception as exc:  # noqa: BLE001 - the tests inspect whatever was raised
         result, error = None, exc
     return time.perf_counter() - started, result, error
-
-
-def p99(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 def wait_for(check: Callable[[], bool], timeout: float, pause: float = 0.01) -> float | None:

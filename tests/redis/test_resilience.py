@@ -16,6 +16,7 @@ import redis
 from django_altcache.backends.resilience import CacheUnavailable, reset_breakers
 from tests._servers.redis import RedisServer, redis_server
 from tests.conftest import dedicated
+from tests.outage import EXPECTED, every_operation, p99, timed, until_hit
 
 # Short client timeouts so a frozen server costs well under 100 ms per call.
 FAST = {"socket_timeout": 0.05, "socket_connect_timeout": 0.05}
@@ -36,53 +37,6 @@ def own(factory: Callable[..., Any], *args: Any) -> Iterator[Any]:
     """A server just for this test, stopped even when the test fails midway."""
     with contextlib.closing(dedicated(factory, *args)) as servers:
         yield next(servers)
-
-
-def timed(call: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
-    result = call()
-    return result, time.perf_counter() - started
-
-
-def p99(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-
-
-def until_hit(cache: Any, deadline: float) -> float:
-    """Seconds until a set is readable again, polling every 10 ms up to ``deadline`` s."""
-    started = time.monotonic()
-    for attempt in range(int(deadline / 0.01) + 1):
-        cache.set("probe", attempt)
-        if cache.get("probe") == attempt:
-            return time.monotonic() - started
-        time.sleep(0.01)
-    raise AssertionError(f"no hit within {deadline} s of the restart")
-
-
-def every_operation(cache: Any) -> dict[str, Any]:
-    """Each API call's answer; none may raise while fail-soft covers an outage."""
-    answers: dict[str, Any] = {
-        "get": cache.get("k", "dflt"),
-        "get_kw": cache.get("k", default="kw"),
-        "get_many": cache.get_many(["a", "b"]),
-        "has_key": cache.has_key("k"),
-        "set": cache.set("k", 1),
-        "add": cache.add("new", 1),
-        "touch": cache.touch("k", 10),
-        "delete": cache.delete("k"),
-        "set_many": cache.set_many({"a": 1, "b": 2}),
-        "delete_many": cache.delete_many(["a", "b"]),
-        "get_or_set": cache.get_or_set("gos", lambda: "computed"),
-    }
-    for op in ("incr", "decr", "incr_version"):
-        with pytest.raises(CacheUnavailable):
-            getattr(cache, op)("k")
-    return answers
-
-
-EXPECTED = {"get": "dflt", "get_kw": "kw", "get_many": {}, "has_key": False, "set": None, "add": False,
-            "touch": False, "delete": False, "set_many": ["a", "b"], "delete_many": None, "get_or_set": "computed"}
 
 
 def test_fail_soft_through_a_kill_and_a_restart(own_redis: RedisServer, cache_for: Any, caplog: Any) -> None:
