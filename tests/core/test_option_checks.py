@@ -322,3 +322,13 @@ class NotABackend(BaseCache):
 
     def __init__(self, location: Any, params: Any) -> None:
         super().__init__(params)
+
+
+def test_the_options_doc_is_generated_from_the_declarations() -> None:
+    from django_altcache import optiondocs
+
+    text = optiondocs.render()
+    assert optiondocs.path().read_text() == text, "run: python -m django_altcache.optiondocs"
+    for spec in optiondocs.specs().values():
+        for option in spec.options.values():
+            assert f"| `{option.name}` |" in text and option.doc
