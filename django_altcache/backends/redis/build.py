@@ -46,11 +46,16 @@ def sentinel_kwargs(topology: Topology) -> dict[str, Any]:
 def build_cluster(topology: Topology, asynchronous: bool = False) -> Any:
     cluster_node: Any
     redis_cluster: Any
+    # Bounded: one attempt per call, no pause on CLUSTERDOWN (clusters.py).
     if asynchronous:
-        from redis.asyncio.cluster import ClusterNode as cluster_node, RedisCluster as redis_cluster
+        from redis.asyncio.cluster import ClusterNode as cluster_node
+
+        from .clusters import BoundedAsyncRedisCluster as redis_cluster
         options = topology.async_pool_options
     else:
-        from redis.cluster import ClusterNode as cluster_node, RedisCluster as redis_cluster
+        from redis.cluster import ClusterNode as cluster_node
+
+        from .clusters import BoundedRedisCluster as redis_cluster
         options = topology.pool_options
     first = urlsplit(topology.servers[0])
     auth = {}
