@@ -26,6 +26,7 @@ class AsyncClientMixin:
     _replicated: bool
     _errors: tuple[type[BaseException], ...]
     _noscript: type[BaseException]
+    _response_error: type[BaseException]
 
     def _init_async(self) -> None:
         # (loop, {server index: client}) in ONE attribute, replaced whole: an instance
@@ -103,10 +104,13 @@ class AsyncClientMixin:
         return bool(await client.execute_command("SET", key, value, "EX", timeout, "NX"))
 
     async def aget(self, key: Any, default: Any) -> Any:
-        if self._replicated:
-            data = await self._aread("GET", key)
-        else:
-            data = await self._aleader().execute_command("GET", key)
+        try:
+            if self._replicated:
+                data = await self._aread("GET", key)
+            else:
+                data = await self._aleader().execute_command("GET", key)
+        except self._response_error as exc:  # WRONGTYPE: a miss, as MGET reads it
+            return protocol.wrong_type(key, exc, default)
         if data is None:
             return default
         try:

@@ -46,6 +46,7 @@ class RedisCacheClient(AsyncClientMixin):
         self._clients: dict[int, Any] = {}
         self._errors = (redis.ConnectionError, redis.TimeoutError)
         self._noscript = redis.exceptions.NoScriptError
+        self._response_error = redis.exceptions.ResponseError
         self._leader = self._client_at(0)
         self._lexec = self._leader.execute_command  # bound once: the hot path's one call
         # Subclasses may route by key (sharding) through _get_connection_pool_index.
@@ -149,7 +150,10 @@ class RedisCacheClient(AsyncClientMixin):
         return bool(self._lexec("SET", key, value, "EX", timeout, "NX"))
 
     def get(self, key: Any, default: Any) -> Any:
-        data = self._read("GET", key) if self._replicated else self._lexec("GET", key)
+        try:
+            data = self._read("GET", key) if self._replicated else self._lexec("GET", key)
+        except self._response_error as exc:  # WRONGTYPE: a miss, as MGET reads it
+            return protocol.wrong_type(key, exc, default)
         if data is None:
             return default
         try:

@@ -46,6 +46,17 @@ def log_corrupt(key: Any, exc: BaseException) -> None:
                    "treating it as a miss and deleting it", key, type(exc).__name__, exc)
 
 
+def wrong_type(key: Any, exc: BaseException, default: Any) -> Any:
+    """A GET on a key holding another type (a list, a hash...): ``default``, logged, as MGET
+    reads it (a nil) and as any undecodable value reads. The key is left alone: it is not a
+    value this cache wrote. Other server errors are re-raised."""
+    if not str(exc).startswith("WRONGTYPE"):
+        raise exc
+    logger.warning("django_altcache: cache key %r holds a value of another Redis type (%s); "
+                   "treating it as a miss", key, exc)
+    return default
+
+
 # INCRBY keeps the key's TTL; checking existence in the same script makes incr a
 # single atomic round trip (Django does EXISTS then INCRBY: a key expiring in
 # between comes back without a TTL).
