@@ -33,7 +33,7 @@ from django_altcache.conf.common import LOCMEM
 
 from ._shared.keys import FastKeysMixin
 from ._shared.twins import InlineAsyncMixin
-from .base import AltCache
+from .base import AltCache, logger
 
 # Per-process stores keyed by LOCATION, as in Django, so every thread's instance of
 # an alias (and any alias with the same LOCATION) sees the same data.
@@ -106,8 +106,20 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
             stored = self._cache[key]
             self._cache.move_to_end(key, last=False)
         if type(stored) is bytes:
-            return pickle.loads(stored)
+            try:
+                return pickle.loads(stored)
+            except Exception as exc:  # noqa: BLE001 - e.g. a class that cannot be unpickled: a miss
+                self._unreadable(key, stored, exc)
+                return default
         return stored
+
+    def _unreadable(self, key: str, stored: Any, exc: Exception) -> None:
+        """A stored pickle that cannot be loaded reads as a miss: logged and removed if unchanged."""
+        logger.warning("LocMemCache: cannot unpickle the value of key %r (%s: %s); treating it as a miss "
+                       "and removing it", key, type(exc).__name__, exc)
+        with self._lock:
+            if self._cache.get(key) is stored:
+                self._delete(key)
 
     def _set(self, key: str, stored: Any, timeout: Any = DEFAULT_TIMEOUT) -> None:
         cache = self._cache
@@ -143,7 +155,15 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
         with self._lock:
             if not self._live(key):
                 raise ValueError("Key '%s' not found" % key)
-            new_value = self._unpack(self._cache[key]) + delta
+            stored = self._cache[key]
+            try:
+                current = self._unpack(stored)
+            except Exception as exc:  # noqa: BLE001 - unreadable: a miss, as get() reads it
+                logger.warning("LocMemCache: cannot unpickle the value of key %r (%s: %s); treating it as a "
+                               "miss and removing it", key, type(exc).__name__, exc)
+                self._delete(key)
+                raise ValueError("Key '%s' not found" % key) from None
+            new_value = current + delta
             # The expiry is left alone, as memcached does (Django's test_incr_decr_timeout).
             self._cache[key] = self._pack(new_value)
             self._cache.move_to_end(key, last=False)
@@ -194,7 +214,22 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
                         continue
                 found.append((key, cache[made_key]))
                 cache.move_to_end(made_key, last=False)
-        return {key: pickle.loads(stored) if type(stored) is bytes else stored for key, stored in found}
+        try:
+            return {key: pickle.loads(stored) if type(stored) is bytes else stored for key, stored in found}
+        except Exception:  # noqa: BLE001 - one unreadable value: decode one by one (rare)
+            return self._load_each(found, dict(zip(keys, self.make_and_validate_keys(keys, version))))
+
+    def _load_each(self, found: list[tuple[Any, Any]], made: dict[Any, str]) -> dict[Any, Any]:
+        result = {}
+        for key, stored in found:
+            if type(stored) is not bytes:
+                result[key] = stored
+                continue
+            try:
+                result[key] = pickle.loads(stored)
+            except Exception as exc:  # noqa: BLE001 - a miss, as get() reads it
+                self._unreadable(made[key], stored, exc)
+        return result
 
     def set_many(self, data: Mapping[Any, Any], timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> list[Any]:
         packed: list[tuple[str, Any]] = []

@@ -56,7 +56,14 @@ CULL_CHECK_BUDGET = 100
 CAS_ATTEMPTS = 200
 MEMO_SIZE = 1024
 LOCKED_RETRIES = 6
-CORRUPT = (ValueError, EOFError, pickle.UnpicklingError)  # binascii.Error is a ValueError
+
+
+class _Unreadable(Exception):
+    """A stored value ``incr`` could not decode (raised out of its unit of work)."""
+
+    def __init__(self, raw: Any, error: Exception) -> None:
+        super().__init__(raw, error)
+        self.raw, self.error = raw, error
 
 
 class DatabaseCache(AltCache, BaseDatabaseCache):
@@ -200,12 +207,15 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
     def _load(self, ops: Any, key: str, raw: Any) -> tuple[Any, bool]:
         try:
             return self._decode(ops, raw), True
-        except CORRUPT as exc:
-            logger.warning("Database cache table %r: unreadable value for key %r (%s: %s); "
-                           "treating it as a miss and removing it", self._table, key,
-                           type(exc).__name__, exc)
-            self._drop_corrupt(key, raw)
+        except Exception as exc:  # noqa: BLE001 - bad base64, truncated pickle, a class gone since: a miss
+            self._unreadable(key, raw, exc)
             return None, False
+
+    def _unreadable(self, key: str, raw: Any, exc: Exception) -> None:
+        logger.warning("Database cache table %r: unreadable value for key %r (%s: %s); "
+                       "treating it as a miss and removing it", self._table, key,
+                       type(exc).__name__, exc)
+        self._drop_corrupt(key, raw)
 
     def _drop_corrupt(self, key: str, raw: Any) -> None:
         """Remove a corrupt row on the write database, only if it still holds that value.
@@ -314,7 +324,11 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
                 if row is None:
                     raise ValueError(f"Key '{made_key}' not found")
                 raw = dialect.connection.ops.process_clob(row[0])
-                done, new_value = swap(dialect, cursor, raw, self._decode(dialect.connection.ops, raw), now)
+                try:
+                    current = self._decode(dialect.connection.ops, raw)
+                except Exception as exc:  # noqa: BLE001 - handled as a miss, outside this unit of work
+                    raise _Unreadable(raw, exc) from exc
+                done, new_value = swap(dialect, cursor, raw, current, now)
                 if done:
                     return new_value
                 time.sleep(random.random() * 0.001 * min(attempt, 20))
@@ -322,7 +336,11 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
                 f"Database cache table {self._table!r}: incr({made_key!r}) lost the race "
                 f"{CAS_ATTEMPTS} times in a row")
 
-        return self._run(alias, work)
+        try:
+            return self._run(alias, work)
+        except _Unreadable as unreadable:
+            self._unreadable(made_key, unreadable.raw, unreadable.error)
+            raise ValueError(f"Key '{made_key}' not found") from None
 
     def incr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         """Move the entry to its new version keeping its expiry (Django's resets the timeout)."""
