@@ -4,10 +4,10 @@ Each class also inherits from Django's class of the same name, so isinstance che
 and the internals Django's tests and user code reach (``_cache``, ``_class``,
 ``_lib``, ``_servers``, ``client_servers``, ``_options``, Django's
 ``get_backend_timeout`` and ``validate_key``) keep working. What differs:
-the client is shared per process and never disconnected per request, a server
-failure raises the library's exception (never a silent miss) unless
-``OPTIONS={"IGNORE_EXCEPTIONS": True}`` (backends/resilience.py) answers it, and
-``incr``/``decr`` return an int or raise.
+the client is shared per process and never disconnected per request, and a failing
+server never leaves the hash ring. A server failure gets Django's answers by default
+(pymemcache's retry window: ``window.py``), the library's exception on every call with
+``STRICT_ERRORS``, or the fail-soft answers with ``IGNORE_EXCEPTIONS`` (``_shared/guard.py``).
 
 Operations built from other operations (``has_key``, ``decr``, ``incr_version``, the
 async twins) call the public methods; with fail-soft on, the guard (``_shared/guard.py``)
@@ -50,7 +50,9 @@ class MemcachedCache(AltCache, FastKeysMixin, django_memcached.BaseMemcachedCach
         self._servers = parse_servers(server)
         pool = len(self._servers) > 1
         resilience = self.resilience
-        driver = self._driver = self.driver_class(resilience.breaker, pool)
+        # Without STRICT_ERRORS, fail-soft or breakers, failures answer as Django's backend's do.
+        lenient = not (resilience.strict or resilience.active)
+        driver = self._driver = self.driver_class(resilience.breaker, pool, lenient)
         self._lib = driver.library
         self._class = driver.client_class
         self.LibraryValueNotFoundException = driver.not_found
@@ -167,6 +169,8 @@ class MemcachedCache(AltCache, FastKeysMixin, django_memcached.BaseMemcachedCach
         try:
             if client.set(key, value, self.get_backend_timeout(timeout)):
                 return
+            if self._driver.skipped(client, key):
+                return  # a failing server's retry window answered (logged there), as with Django
             error: BaseException | None = None
         except Exception as exc:
             if self._driver.is_unavailable(exc):

@@ -47,8 +47,11 @@ class Driver:
     # Library errors that may mean "server unreachable"; is_unavailable() has the last word.
     errors: tuple[type[BaseException], ...]
 
-    def __init__(self, breaker: BreakerSettings | None = None, pool: bool = False) -> None:
-        """``breaker``: the cache's CIRCUIT_BREAKER settings (None when off); ``pool``: several servers."""
+    def __init__(self, breaker: BreakerSettings | None = None, pool: bool = False, lenient: bool = False) -> None:
+        """``breaker``: the cache's CIRCUIT_BREAKER settings (None when off); ``pool``: several servers;
+        ``lenient``: answer failures as Django's backend does (the library's retry window, a
+        read timeout reported as a miss), the default; False with STRICT_ERRORS, fail-soft or
+        breakers, where every failure raises."""
         try:
             self.library = importlib.import_module(self.module)
         except ImportError as exc:
@@ -56,6 +59,7 @@ class Driver:
                                    f"({exc})", ("BACKEND",)) from exc
         self.breaker = breaker
         self.pool = pool
+        self.lenient = lenient
         self.on_server_failure: ServerFailure | None = None
         self.setup()
 
@@ -92,6 +96,10 @@ class Driver:
     def server_breakers(self, client: Any) -> dict[str, str]:
         """Per-server breaker states, when the driver keeps them."""
         return {}
+
+    def skipped(self, client: Any, key: str) -> bool:
+        """Whether a False from ``client`` for ``key`` was a failing server's retry-window answer."""
+        return False
 
 
     def incr(self, client: Any, key: str, delta: int) -> int | None:
@@ -164,10 +172,12 @@ class PyMemcacheDriver(Driver):
             **options,
             # A pool's breakers are per server, here; a single server's is the cache's own.
             "server_breaker": self.breaker if self.pool else None,
+            # HashClient's answers while a server fails (window.py), unless failures must raise.
+            "retry_windows": self.lenient,
         }
 
     def probe_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        return {**options, "server_breaker": None}
+        return {**options, "server_breaker": None, "retry_windows": False}
 
 
     def per_thread(self, servers: list[str], options: Mapping[str, Any]) -> Any:
@@ -190,12 +200,17 @@ class PyMemcacheDriver(Driver):
     def server_breakers(self, client: Any) -> dict[str, str]:
         return dict(client.breaker_states())
 
+    def skipped(self, client: Any, key: str) -> bool:
+        windows = getattr(client, "windows", None)
+        return windows is not None and windows.failing(client._get_client(key).server)
+
     def incr(self, client: Any, key: str, delta: int) -> int | None:
         value = client.decr(key, -delta) if delta < 0 else client.incr(key, delta)
-        if value is False:
-            # HashClient's answer for a failed server under OPTIONS={'ignore_exc': True}.
+        if value is False and not self.lenient:
+            # HashClient's answer for a failed server: in its retry window (returned as
+            # Django's backend does when lenient), or under OPTIONS={'ignore_exc': True}.
             raise ConnectionError(f"memcached server for key {key!r} is unavailable")
-        return value
+        return value  # type: ignore[no-any-return]
 
     def _each_server(self, client: Any, keys: Iterable[str]) -> dict[Any, list[str]]:
         batches: dict[Any, list[str]] = collections.defaultdict(list)
@@ -267,8 +282,10 @@ class PyLibMCDriver(Driver):
     module = "pylibmc"
 
     def setup(self) -> None:
+        from .libmc import Client  # unreadable values read as a miss
+
         lib = self.library
-        self.client_class = lib.Client
+        self.client_class = Client
         self.not_found = lib.NotFound
         self._down = tuple(
             getattr(lib, name)
@@ -398,7 +415,8 @@ class PyLibMCDriver(Driver):
         return failed
 
     def get(self, client: Any, key: str, default: Any) -> Any:
-        if self.silent_timeout is None:
+        if self.silent_timeout is None or self.lenient:
+            # Lenient: a read timeout reported as a miss stays a miss, as with Django's backend.
             return client.get(key, default)
         started = time.perf_counter()
         value = client.get(key, _MISSING)
@@ -411,7 +429,7 @@ class PyLibMCDriver(Driver):
         # libmemcached's mget skips a server in its retry window and returns what the others have.
         started = time.perf_counter()
         found: dict[str, Any] = client.get_multi(keys)
-        if not found and self.silent_timeout is not None:
+        if not found and self.silent_timeout is not None and not self.lenient:
             self._raise_if_timed_out(started, "memcached_mget")
         return found
 

@@ -1,17 +1,19 @@
-"""pymemcache's HashClient, with failed servers that raise instead of answering defaults.
+"""pymemcache's HashClient, with failing servers that never leave the hash ring.
 
 pymemcache's own HashClient, after a server fails, answers False/None/{} for that
-server's keys while it waits ``retry_timeout`` (a silent miss even with
-``ignore_exc=False``), and after ``retry_attempts`` removes the server from the hash
-ring: its keys then land on the other servers, which keep those copies and serve them
-again the next time the ring changes (stale reads after an invalidation). Its failure
-bookkeeping is also not thread-safe (two threads retiring one server race on a dict pop).
+server's keys while it waits ``retry_timeout``, and after ``retry_attempts`` removes the
+server from the hash ring: its keys then land on the other servers, which keep those
+copies and serve them again the next time the ring changes (stale reads after an
+invalidation). Its failure bookkeeping is also not thread-safe (two threads retiring one
+server race on a dict pop).
 
-Here a server never leaves the ring, every failure raises the library's own exception,
-and, for a pool with a circuit breaker, each server has its own ``CircuitBreaker``:
-while open, calls for its keys raise ``ConnectionError`` at once without a connect
-attempt; after the cooldown one call probes it. A single server gets no breaker here:
-the cache-wide one (backends/resilience.py) does that job.
+Here a server never leaves the ring. By default a failing server gets the answers
+``HashClient`` gives, as with Django's backend (``window.py``). With ``STRICT_ERRORS``, or
+with fail-soft or breakers (which answer failures themselves), every failure raises the
+library's own exception, and, for a pool with a circuit breaker, each server has its own
+``CircuitBreaker``: while open, calls for its keys raise ``ConnectionError`` at once
+without a connect attempt; after the cooldown one call probes it. A single server gets no
+breaker here: the cache-wide one (``_shared/guard.py``) does that job.
 
 Connections are kept across requests (Django's backend reconnects per request), so after
 a server restart each idle pooled connection is dead. The first call that finds one
@@ -24,10 +26,12 @@ from __future__ import annotations
 from typing import Any
 
 from pymemcache.client.hash import HashClient
-from pymemcache.exceptions import MemcacheUnexpectedCloseError
+from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError
 
-from django_altcache.backends._shared.breaker import CircuitBreaker, call_through
-from django_altcache.conf.resilience import BreakerSettings
+from django_altcache.backends._shared.breaker import CircuitBreaker, RateLimitedLog, call_through
+from django_altcache.conf.resilience import DEFAULT_LOG_INTERVAL, BreakerSettings
+
+from .window import CALL, DEAD, RetryWindows
 
 # What says "this server is unreachable": socket errors and timeouts, and a
 # connection the server closed (a killed server, mid-reply).
@@ -52,15 +56,26 @@ def _is_server_failure(exc: BaseException) -> bool:
 
 
 class FailFastHashClient(HashClient):  # type: ignore[misc]
-    def __init__(self, servers: Any, *, server_breaker: BreakerSettings | None = None, **kwargs: Any) -> None:
+    """``retry_windows``: Django's answers while a server fails (``window.py``), the default;
+    False (``STRICT_ERRORS``, or fail-soft/breakers that answer failures themselves): every
+    failure raises."""
+
+    def __init__(self, servers: Any, *, server_breaker: BreakerSettings | None = None,
+                 retry_windows: bool = False, **kwargs: Any) -> None:
         super().__init__(servers, **kwargs)
         self.breakers: dict[Any, CircuitBreaker] = {}
+        self.windows: RetryWindows | None = None
+        if retry_windows:  # HashClient's own settings (pymemcache's defaults 2, 1 s, 60 s)
+            self.windows = RetryWindows(self.retry_attempts, self.retry_timeout, self.dead_timeout,
+                                        RateLimitedLog(DEFAULT_LOG_INTERVAL))
         if server_breaker is not None:
             for client in self.clients.values():
                 name = f"memcached server {server_name(client.server)}"
                 self.breakers[client.server] = CircuitBreaker(name, server_breaker)
 
     def _safely_run_func(self, client: Any, func: Any, default_val: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.windows is not None:
+            return self._run_windowed(self.windows, client, func, default_val, args, kwargs)
         breaker = self.breakers.get(client.server)
         try:
             if breaker is None:
@@ -71,6 +86,39 @@ class FailFastHashClient(HashClient):  # type: ignore[misc]
             if self.ignore_exc:
                 return default_val
             raise
+
+    def _run_windowed(self, windows: RetryWindows, client: Any, func: Any, default_val: Any,
+                      args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """As ``HashClient._safely_run_func`` answers (window.py), without leaving the ring."""
+        server = client.server
+        what = getattr(func, "__name__", "call")
+        # Django's HashClient, with its only server out of the ring, raises this from every
+        # keyed call; flush_all still reaches it.
+        alone = len(self.clients) == 1 and what != "flush_all"
+        decision = windows.before(server)
+        if decision != CALL:
+            if decision == DEAD and alone:
+                raise MemcacheError("All servers seem to be down right now")
+            windows.answered(server, what)
+            return default_val
+        try:
+            result = self._run_healing(client, func, args, kwargs)
+        except OSError as exc:
+            dead = windows.is_dead(server) and what != "flush_all"  # HashClient's flush_all still raises
+            windows.failed(server, exc)
+            if dead and alone:
+                raise MemcacheError("All servers seem to be down right now") from exc
+            if dead:
+                return default_val
+            if self.ignore_exc:
+                return default_val
+            raise
+        except Exception:
+            if self.ignore_exc:
+                return default_val
+            raise
+        windows.succeeded(server)
+        return result
 
     @staticmethod
     def _run_healing(client: Any, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
