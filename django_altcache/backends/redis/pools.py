@@ -123,12 +123,14 @@ def outage_errors() -> tuple[type[BaseException], ...]:
     """redis-py errors that mean "the server cannot serve now", for fail-soft and the breaker.
 
     ReadOnlyError is a write reaching a leader that was just demoted (a failover in
-    progress); ClusterError/SlotNotCoveredError a cluster without a node for the slot.
+    progress); ClusterError/SlotNotCoveredError a cluster without a node for the slot;
+    RedisClusterUnreachableError (redis-py 8) a cluster none of whose nodes answers.
     """
     import redis.exceptions as errors
 
+    unreachable = getattr(errors, "RedisClusterUnreachableError", errors.ConnectionError)
     return (errors.ConnectionError, errors.TimeoutError, errors.ClusterError,
-            errors.SlotNotCoveredError, errors.ReadOnlyError, errors.TryAgainError)
+            errors.SlotNotCoveredError, errors.ReadOnlyError, errors.TryAgainError, unreachable)
 
 
 def is_outage(exc: BaseException) -> bool:
