@@ -63,3 +63,7 @@ def memcached_location() -> str:
 @pytest.fixture(scope="session")
 def postgres_port() -> str:
     return server_env("ALTCACHE_PG_PORT", "PostgreSQL")
+
+
+# The network configurations of the outage contract, shared by every group (tests/contract/).
+from tests.contract.fixtures import targets_session  # noqa: E402,F401 - a fixture

@@ -84,13 +84,16 @@ def _sentinel_conf(directory: Path, port: int, leader_port: int, quorum: int) ->
 
 
 @contextlib.contextmanager
-def redis_sentinel(sentinels: int = 3) -> Iterator[SentinelTopology]:
+def redis_sentinel(sentinels: int = 3, failover: bool = True) -> Iterator[SentinelTopology]:
+    """``failover=False``: the replica is never promoted (replica-priority 0), so the leader stays
+    the leader through any outage (tests of outages that are not about failing over)."""
     if not 1 <= sentinels <= 3:
         raise ValueError(f"sentinels must be 1..3, got {sentinels}")
     binary = require_binary("redis-server")
+    never_promoted = [] if failover else ["--replica-priority", "0"]
     with contextlib.ExitStack() as stack:
         leader = stack.enter_context(redis_server(LEADER_ARGS))
-        replica = stack.enter_context(redis_server(["--replicaof", "127.0.0.1", str(leader.port)]))
+        replica = stack.enter_context(redis_server(["--replicaof", "127.0.0.1", str(leader.port), *never_promoted]))
         wait_until(lambda: "master_link_status:up" in _info("127.0.0.1", replica.port, b"INFO replication\r\n"),
                    timeout=20, what="replica sync")
         directory = make_tempdir("sentinel")

@@ -66,4 +66,6 @@ GROUP_SERVICES: dict[str, tuple[str, ...]] = {
     "redis": ("redis",),
     "memcached": ("memcached",),
     "project": ("redis", "memcached", "postgres"),
+    # The outage contract and the corrupt-value matrix start the servers they kill.
+    "contract": (),
 }

@@ -1,108 +1,42 @@
-"""Issue 6 on the database cache: fail-soft, the breaker, bounded time and self-healing,
-against killed (SIGKILL) and frozen (SIGSTOP) PostgreSQL and MariaDB servers started for
-this module. Everything runs outside a request cycle: no close_old_connections()."""
+"""Database-cache outages that are not the contract's (tests/contract/test_outage.py runs the
+kill, freeze, restart, breaker, log and fail-soft-off scenarios on PostgreSQL and MariaDB):
+connections opened during a freeze, the caller's transactions, QueryTimeout/ServerUnreachable,
+set-up queries, ping(), configuration errors, and the watchdog. Everything runs outside a
+request cycle: no close_old_connections()."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import os
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import (
-    DatabaseError,
-    OperationalError,
-    ProgrammingError,
-    connections,
-    transaction,
-)
+from django.db import DatabaseError, OperationalError, ProgrammingError, connections, transaction
 from django.test.utils import override_settings
 
 from django_altcache.backends.db import DatabaseCache
 from django_altcache.backends.db.connect import QueryTimeout, ServerUnreachable
 from django_altcache.backends.db.watchdog import Watchdog, identify
-from django_altcache.backends._shared.breaker import reset_breakers
-from django_altcache.exceptions import CacheUnavailable
 from django_altcache.conf import CacheConfigError
-from tests._servers.base import ManagedServer
-from tests._servers.mariadb import mariadb_server
-from tests._servers.postgres import postgres_server
-from tests.conftest import dedicated
-from tests.outage import EXPECTED, every_operation, p99, timed, until_hit
+from tests.contract.fixtures import target_fixture
+from tests.contract.helpers import EXPECTED, HEAL, SLACK, every_operation, in_thread, stores, timed, until
+from tests.contract.targets import TABLE, TIMEOUT, DatabaseTarget
 
-from .conftest import OneDatabaseRouter, create_table
+from .conftest import OneDatabaseRouter
 
-TABLE = "altcache outage"
-FAST = {"QUERY_TIMEOUT": 0.05, "CONNECT_TIMEOUT": 0.05}
-SOFT = {"IGNORE_EXCEPTIONS": True, "LOG_IGNORED_EXCEPTIONS": 0, **FAST}  # log every ignored error
-PASSWORD = "never-shown-3141"
+CONNECT_TIMEOUT = DatabaseTarget.connect_timeout
+SOFT = {"IGNORE_EXCEPTIONS": True, "LOG_IGNORED_EXCEPTIONS": 0, "QUERY_TIMEOUT": TIMEOUT,
+        "CONNECT_TIMEOUT": CONNECT_TIMEOUT}  # log every ignored error
+PASSWORD = "never-shown-3141"  # in the PostgreSQL settings (trust auth: only there to be hidden)
 _prefixes = itertools.count()
 
-
-@dataclass
-class Target:
-    vendor: str
-    server: ManagedServer
-    alias: str
-
-    def settings(self) -> dict[str, Any]:
-        common = {"HOST": "127.0.0.1", "PORT": str(self.server.port), "PASSWORD": PASSWORD}
-        if self.vendor == "postgresql":  # trust auth: the password is only there to be hidden
-            return {"ENGINE": "django.db.backends.postgresql", "NAME": "postgres", "USER": "postgres", **common}
-        return {"ENGINE": "django.db.backends.mysql", "NAME": "altcache", "USER": "root", **common,
-                "PASSWORD": "", "OPTIONS": {"charset": "utf8mb4"}}
-
-
-def register_alias(alias: str, settings_dict: dict[str, Any]) -> None:
-    # Django fills the defaults only through configure_settings, which wants a "default".
-    configured = connections.configure_settings({"default": connections.settings["default"], alias: settings_dict})
-    connections.settings[alias] = configured[alias]
-
-
-def unregister_alias(alias: str) -> None:
-    connections[alias].close()
-    del connections.settings[alias]
-    if hasattr(connections._connections, alias):
-        delattr(connections._connections, alias)
-
-
-@pytest.fixture(scope="module", params=["postgresql", "mysql"])
-def target(request: pytest.FixtureRequest, django_db_blocker: Any) -> Iterator[Target]:
-    factory = {"postgresql": postgres_server, "mysql": mariadb_server}[request.param]
-    for server in dedicated(factory):
-        found = Target(request.param, server, f"outage_{request.param}")
-        with django_db_blocker.unblock():
-            register_alias(found.alias, found.settings())
-            create_table(found.alias, TABLE)
-            try:
-                yield found
-            finally:
-                unregister_alias(found.alias)
-
-
-@pytest.fixture
-def outage(target: Target, django_db_blocker: Any) -> Iterator[Target]:
-    """The target, running and thawed, its table routed to, breakers fresh; restored after."""
-    with django_db_blocker.unblock(), override_settings(DATABASE_ROUTERS=[OneDatabaseRouter(target.alias)]):
-        reset_breakers()
-        connections[target.alias].close()
-        try:
-            yield target
-        finally:
-            target.server.thaw()
-            if not target.server.process.running:
-                target.server.start()
-            connections[target.alias].close()
-            reset_breakers()
+# PostgreSQL and MariaDB servers of the session (tests/contract/targets.py), running and thawed,
+# the cache table routed to, breakers fresh.
+outage = target_fixture(["postgresql", "mysql"])
 
 
 def make(**options: Any) -> DatabaseCache:
@@ -113,156 +47,45 @@ def ignored_records(caplog: Any) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "django_altcache" and "answered as a miss" in r.getMessage()]
 
 
-def in_thread(call: Callable[[], Any]) -> Any:
-    """Run ``call`` in a new thread (a new Django connection); close that connection after."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["result"] = call()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box["error"] = exc
-        finally:
-            for conn in connections.all(initialized_only=True):
-                conn.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(30)
-    assert not thread.is_alive(), "worker thread hung"
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
-
-
 # -- fail-soft on ------------------------------------------------------------------------------
-
-def test_fail_soft_through_a_kill_and_a_restart(outage: Target, caplog: Any) -> None:
-    caplog.set_level(logging.WARNING, logger="django_altcache")
-    cache = make(**SOFT)
-    cache.set("k", "v")
-    assert cache.get("k") == "v"
-
-    outage.server.kill()
-    assert every_operation(cache) == EXPECTED
-    assert cache.breaker_states() == {"reads": "open", "writes": "open"}
-    samples = []
-    for _ in range(400):  # about 1 s: the breaker's probes (every 0.5 s) are among the samples
-        value, took = timed(lambda: cache.get("k", "dflt"))
-        assert value == "dflt"
-        samples.append(took)
-        time.sleep(0.0025)
-    assert p99(samples) <= 0.005, f"open-breaker p99 {p99(samples) * 1000:.2f} ms"
-
-    outage.server.start()
-    back = until_hit(cache, 1.0)
-    print(f"[{outage.vendor}] killed: open-breaker p99 {p99(samples) * 1e3:.3f} ms; hit {back * 1e3:.0f} ms after restart")
-    assert cache.breaker_states() == {"reads": "closed", "writes": "closed"}
-    caplog.clear()
-    for i in range(100):  # no errors afterwards: every answer real, nothing ignored
-        cache.set(f"after{i}", i)
-        assert cache.get(f"after{i}") == i
-    assert cache.get_many(["after1", "after2"]) == {"after1": 1, "after2": 2}
-    cache.set("n", 1)
-    assert cache.incr("n") == 2
-    assert ignored_records(caplog) == []
-
-
-def test_fail_soft_through_a_freeze_no_call_over_100ms(outage: Target, caplog: Any) -> None:
+def test_connections_opened_during_a_freeze_are_bounded_too(outage: DatabaseTarget, caplog: Any) -> None:
+    """A thread with no connection yet connects anew on every call while the server is frozen
+    (the kernel accepts, nothing answers): each call is cut at CONNECT_TIMEOUT; a thread with a
+    connection is cut at QUERY_TIMEOUT. The log says which timeout fired."""
     caplog.set_level(logging.WARNING, logger="django_altcache")
     cache = make(**SOFT)
     fresh = make(**SOFT, CIRCUIT_BREAKER=False)  # tries the server on every call
+    until(stores(cache, "warm"), 30, "a first round trip")
 
     def new_connection_calls() -> list[float]:
-        # A thread with no connection yet: every call must connect anew, during the freeze.
         times = []
-        for _ in range(5):
+        for _ in range(3):
             value, took = timed(lambda: fresh.get("k", "dflt"))
             assert value == "dflt"
             times.append(took)
         return times
 
-    def scenario() -> None:  # in a thread: a regression that hangs fails the test instead
-        cache.set("k", "v")
-        assert cache.get("k") == "v"
+    def scenario() -> float:
+        until(stores(cache, "thread"), 30, "a first round trip in this thread")
         outage.server.freeze()
         try:
-            worst, calls = 0.0, 0
-            began = time.monotonic()
-            # Long enough for several cooldowns, so the breaker's probes are timed too.
-            while time.monotonic() - began < 1.6 and calls < 10_000:
-                value, took = timed(lambda: cache.get("k", "dflt"))
-                assert value == "dflt"
-                worst, calls = max(worst, took), calls + 1
-                time.sleep(0.001)  # a request rate, so the loop spans its 1.6 s
-            assert worst <= 0.1, f"a call took {worst * 1000:.1f} ms while frozen"
             assert every_operation(cache) == EXPECTED
-            connecting = max(in_thread(new_connection_calls))
-            assert connecting <= 0.1
+            return max(in_thread(new_connection_calls))
         finally:
             outage.server.thaw()
-        back = until_hit(cache, 1.0)
-        print(f"[{outage.vendor}] frozen: worst of {calls} calls {worst * 1e3:.1f} ms, worst new-connection "
-              f"call {connecting * 1e3:.1f} ms; hit {back * 1e3:.0f} ms after thaw")
 
-    in_thread(scenario)
+    connecting = in_thread(scenario)
+    assert connecting <= CONNECT_TIMEOUT + TIMEOUT + SLACK
     messages = " ".join(r.getMessage() for r in ignored_records(caplog))
     assert "QUERY_TIMEOUT" in messages and "CONNECT_TIMEOUT" in messages
-    assert in_thread(lambda: (fresh.set("x", 1), fresh.get("x"))[1]) == 1
+    assert in_thread(lambda: until(stores(fresh), HEAL, "a hit after the thaw")) <= HEAL
 
 
-def test_fail_soft_async_twins(outage: Target) -> None:
-    cache = make(**{**SOFT, "CIRCUIT_BREAKER": {"failures": 3, "cooldown": 30}})
-
-    async def scenario() -> None:
-        try:
-            await steps()
-        finally:  # the connection of asgiref's executor thread, opened by the twins
-            await sync_to_async(lambda: connections[outage.alias].close(), thread_sensitive=True)()
-
-    async def steps() -> None:
-        await cache.aset("k", "v")
-        assert await cache.aget("k") == "v"
-        assert await cache.aget_many(["k", "x"]) == {"k": "v"}
-        outage.server.kill()
-        # One wrapper per call: two failures leave the breaker closed, the third opens it.
-        assert await cache.aget("k", "dflt") == "dflt"
-        assert await cache.aget_many(["k"]) == {}
-        assert cache.breaker_states() == {"reads": "closed", "writes": "closed"}
-        assert await cache.ahas_key("k") is False
-        assert cache.breaker_states() == {"reads": "open", "writes": "closed"}
-        assert await cache.aset_many({"a": 1}) == ["a"]
-        assert await cache.aadd("a", 1) is False
-        assert await cache.adelete("a") is False
-        assert cache.breaker_states() == {"reads": "open", "writes": "open"}
-        with pytest.raises(CacheUnavailable):
-            await cache.aincr("k")
-        with pytest.raises(CacheUnavailable):
-            await cache.adecr("k")
-        assert await cache.aget_or_set("g", "computed") == "computed"
-
-    asyncio.run(scenario())
-
-
-def test_ignored_errors_are_logged_rate_limited(outage: Target, caplog: Any) -> None:
-    caplog.set_level(logging.WARNING, logger="django_altcache")
-    cache = make(IGNORE_EXCEPTIONS=True, CIRCUIT_BREAKER={"failures": 1, "cooldown": 0}, **FAST)
-    assert cache.get("k") is None
-    outage.server.kill()
-    began = time.monotonic()
-    for _ in range(1000):  # every call reaches the (dead) server: cooldown 0
-        assert cache.get("k", "dflt") == "dflt"
-    assert time.monotonic() - began < 10  # well inside one log interval
-    records = [r for r in caplog.records if r.name == "django_altcache"]
-    assert 1 <= len(ignored_records(caplog)) <= 2, [r.getMessage() for r in records]
-    assert len(records) <= 4
-
-
-def test_inside_a_transaction_the_connection_is_left_to_django(outage: Target) -> None:
+def test_inside_a_transaction_the_connection_is_left_to_django(outage: DatabaseTarget) -> None:
     """Fail-soft answers the cache call, but the user's transaction must fail, not vanish."""
     cache = make(**SOFT)
     alias = outage.alias
-    cache.set("k", "v")
+    until(stores(cache, "warm"), 30, "a first round trip")
     with pytest.raises(DatabaseError), transaction.atomic(using=alias):
         cache.set("in-tx", 1)
         outage.server.kill()
@@ -270,64 +93,46 @@ def test_inside_a_transaction_the_connection_is_left_to_django(outage: Target) -
         assert connections[alias].connection is not None  # not closed behind atomic()'s back
         assert not connections[alias].closed_in_transaction
     # atomic()'s failed COMMIT raised and Django dropped the connection; the cache heals.
-    outage.server.start()
-    assert until_hit(cache, 1.0) <= 1.0
+    accepting = outage.restart()
+    until(stores(cache), HEAL, "a hit after the restart")
+    assert time.monotonic() - accepting <= HEAL
 
 
 # -- fail-soft off: the database's own exception, within the timeout ---------------------------
 
-def test_no_fail_soft_kill_raises_at_once_and_heals(outage: Target) -> None:
-    cache = make()
-    cache.set("k", "v")
-    outage.server.kill()
-    for _ in range(3):
-        started = time.monotonic()
-        with pytest.raises(OperationalError):
-            cache.get("k")
-        assert time.monotonic() - started < 1.0
-    with pytest.raises(OperationalError):
-        cache.set("k", "w")
-    outage.server.start()
-    # The broken connection was discarded: the very next call reconnects, no request signal needed.
-    cache.set("k", "back")
-    assert cache.get("k") == "back"
-
-
-def test_no_fail_soft_freeze_raises_within_the_timeouts(outage: Target) -> None:
-    cache = make(QUERY_TIMEOUT=0.2, CONNECT_TIMEOUT=0.2)
+def test_no_fail_soft_freeze_raises_within_the_timeouts(outage: DatabaseTarget) -> None:
+    """The classes: QueryTimeout for a statement cut at QUERY_TIMEOUT, then ServerUnreachable for
+    the new connection cut at CONNECT_TIMEOUT; both OperationalError, as Django raises for a
+    lost connection."""
+    query, connect = 0.2, CONNECT_TIMEOUT
+    cache = make(QUERY_TIMEOUT=query, CONNECT_TIMEOUT=connect)
 
     def scenario() -> None:  # in a thread: a regression that hangs fails the test instead
-        cache.set("k", "v")
+        until(lambda: (cache.set("k", "v"), cache.get("k") == "v")[1], 30, "a first round trip")
         outage.server.freeze()
         try:
             started = time.monotonic()
             with pytest.raises(QueryTimeout) as raised:
                 cache.get("k")
             took = time.monotonic() - started
-            # The upper bound leaves room for a loaded machine's scheduling, not for a second timeout.
-            assert isinstance(raised.value, OperationalError) and 0.19 <= took < 0.4, took
+            assert isinstance(raised.value, OperationalError) and query * 0.95 <= took <= query + SLACK, took
             for _ in range(2):  # the cut connection was discarded: a new one must connect
                 started = time.monotonic()
                 with pytest.raises(ServerUnreachable) as unreachable:
                     cache.get("k")
                 took = time.monotonic() - started
-                assert isinstance(unreachable.value, OperationalError) and 0.19 <= took < 0.4, took
+                assert isinstance(unreachable.value, OperationalError) and took <= connect + SLACK, took
         finally:
             outage.server.thaw()
-        # The connect left over from the freeze completes, then ours: back within 1 s.
-        started = time.monotonic()
-        while True:
-            try:
-                assert cache.get("k") == "v"
-                break
-            except ServerUnreachable:
-                assert time.monotonic() - started < 1.0, "not back within 1 s of the thaw"
-                time.sleep(0.01)
+        # The connect left over from the freeze completes, then ours.
+        thawed = time.monotonic()
+        until(lambda: cache.get("k") == "v", HEAL, "a hit after the thaw")
+        assert time.monotonic() - thawed <= HEAL
 
     in_thread(scenario)
 
 
-def test_connect_set_up_queries_are_bounded_too(outage: Target, monkeypatch: Any) -> None:
+def test_connect_set_up_queries_are_bounded_too(outage: DatabaseTarget, monkeypatch: Any) -> None:
     """Django's connect() queries the new connection (time zone, server version...): a server
     that hangs there is cut at CONNECT_TIMEOUT, and the half-made connection dropped."""
     cache = make(CONNECT_TIMEOUT=0.2)
@@ -343,17 +148,16 @@ def test_connect_set_up_queries_are_bounded_too(outage: Target, monkeypatch: Any
     started = time.monotonic()
     with pytest.raises(ServerUnreachable, match="set-up"):
         cache.get("k")
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started <= 0.2 + SLACK
     assert connection.connection is None
     monkeypatch.undo()
-    cache.set("k", "v")
-    assert cache.get("k") == "v"
+    until(lambda: (cache.set("k", "v"), cache.get("k") == "v")[1], 30, "a round trip")
 
 
-def test_ping_bypasses_fail_soft_and_reaches_the_write_alias(outage: Target) -> None:
-    cache = make(**SOFT)
+def test_ping_bypasses_fail_soft_and_reaches_the_write_alias(outage: DatabaseTarget) -> None:
+    cache = make(QUERY_TIMEOUT=5, CONNECT_TIMEOUT=5, IGNORE_EXCEPTIONS=True)
     result = cache.ping()
-    assert result.latency < 1
+    assert result.latency < 5
     where = f"{outage.vendor} 127.0.0.1:{outage.server.port}/{outage.settings()['NAME']}"
     assert result.servers == [f"{outage.alias} (write): {where}"]
     description = cache.servers_description()
@@ -375,10 +179,10 @@ class SplitRouter(OneDatabaseRouter):
         return self.read if model._meta.app_label == "django_cache" else None
 
 
-def test_ping_and_description_with_read_and_write_aliases(outage: Target) -> None:
+def test_ping_and_description_with_read_and_write_aliases(outage: DatabaseTarget) -> None:
     # Reads go to SQLite, where the table does not exist: ping must not touch it.
     with override_settings(DATABASE_ROUTERS=[SplitRouter("default", outage.alias)]):
-        cache = make()
+        cache = make(QUERY_TIMEOUT=5, CONNECT_TIMEOUT=5)
         result = cache.ping()
         assert result.servers[0].startswith(f"{outage.alias} (write): {outage.vendor} ")
         described = cache.servers_description()

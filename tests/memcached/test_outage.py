@@ -100,10 +100,11 @@ def test_default_placement_is_djangos_so_a_switch_keeps_the_cache(cache_for, lib
     assert theirs.get_many(KEYS[:50]) == {}
 
 
-def test_incr_with_server_down_raises_never_returns_false(cache_for, library, own_memcached):
+def test_incr_with_server_down_and_strict_errors_raises_never_returns_false(cache_for, library, own_memcached):
+    """STRICT_ERRORS: never pymemcache's False (Django's backend returns it during the retry window)."""
     from django_altcache.exceptions import CacheUnavailable
 
-    cache = build(cache_for, library, [own_memcached])
+    cache = build(cache_for, library, [own_memcached], STRICT_ERRORS=True)
     soft = build(cache_for, library, [own_memcached], IGNORE_EXCEPTIONS=True)
     cache.set("n", 1)
     own_memcached.kill()

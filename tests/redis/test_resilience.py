@@ -1,11 +1,12 @@
-"""Issue 6 on Redis: fail-soft, the circuit breaker, bounded time, against killed and
-SIGSTOPped real redis-server processes."""
+"""RedisCache outages that are not the contract's (tests/contract/test_outage.py runs the kill,
+freeze, restart, breaker, log and fail-soft-off scenarios on every configuration): some of a
+configuration's servers down (the leader of a replica set, one cluster node), credentials,
+and ping()."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,13 +15,14 @@ import pytest
 import redis
 
 from django_altcache.backends._shared.breaker import reset_breakers
-from django_altcache.exceptions import CacheUnavailable
+from django_altcache.backends.redis.clusters import FastClusterDown
 from tests._servers.redis import RedisServer, redis_server
+from tests._servers.redis_ha import ClusterTopology, _cluster_ok, redis_cluster
 from tests.conftest import dedicated
-from tests.outage import EXPECTED, every_operation, p99, timed, until_hit
+from tests.contract.helpers import HEAL, SLACK, median, outcome, timed, until
+from tests.contract.targets import TIMEOUT
 
-# Short client timeouts so a frozen server costs well under 100 ms per call.
-FAST = {"socket_timeout": 0.05, "socket_connect_timeout": 0.05}
+FAST = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
 SOFT = {"IGNORE_EXCEPTIONS": True, **FAST}
 
 
@@ -40,137 +42,6 @@ def own(factory: Callable[..., Any], *args: Any) -> Iterator[Any]:
         yield next(servers)
 
 
-def test_fail_soft_through_a_kill_and_a_restart(own_redis: RedisServer, cache_for: Any, caplog: Any) -> None:
-    server = own_redis
-    cache = cache_for(server.url, OPTIONS=SOFT)
-    cache.set("k", "v")
-    assert cache.get("k") == "v"
-    server.kill()
-
-    assert every_operation(cache) == EXPECTED
-    assert cache.breaker_states() == {"reads": "open", "writes": "open"}
-    samples = [timed(lambda: cache.get("k", "dflt"))[1] for _ in range(300)]
-    assert p99(samples) <= 0.005, f"open breaker p99 {p99(samples) * 1000:.2f} ms"
-
-    server.start()
-    assert until_hit(cache, 1.0) <= 1.0
-    with caplog.at_level(logging.WARNING, logger="django_altcache"):
-        caplog.clear()
-        for i in range(200):
-            cache.set(f"after{i}", i)
-            assert cache.get(f"after{i}") == i
-        assert cache.incr("after1") == 2
-    assert not [r for r in caplog.records if "failed" in r.getMessage()]
-    assert cache.breaker_states() == {"reads": "closed", "writes": "closed"}
-
-
-def test_async_fail_soft_through_a_kill_and_a_restart(own_redis: RedisServer, cache_for: Any) -> None:
-    async def scenario(server: RedisServer) -> None:
-        cache = cache_for(server.url, OPTIONS=SOFT)
-        await cache.aset("k", "v")
-        await asyncio.to_thread(server.kill)
-        assert await cache.aget("k", "dflt") == "dflt"
-        assert await cache.aget_many(["k"]) == {}
-        assert await cache.ahas_key("k") is False
-        assert await cache.aadd("n", 1) is False
-        assert await cache.aset_many({"x": 1}) == ["x"]
-        with pytest.raises(CacheUnavailable):
-            await cache.aincr("k")
-        for _ in range(5):
-            assert await cache.aget("k", "dflt") == "dflt"
-        assert cache.breaker_states()["reads"] == "open"
-        started = time.perf_counter()
-        for _ in range(200):
-            await cache.aget("k")
-        assert (time.perf_counter() - started) / 200 <= 0.005
-        await asyncio.to_thread(server.start)
-        began = time.monotonic()
-        while time.monotonic() - began < 1.0:
-            await cache.aset("back", 1)
-            if await cache.aget("back") == 1:
-                break
-            await asyncio.sleep(0.01)
-        assert await cache.aget("back") == 1, "no async hit within 1 s of the restart"
-
-    asyncio.run(scenario(own_redis))
-
-
-def test_a_frozen_server_never_blocks_a_call_past_the_timeouts(own_redis: RedisServer, cache_for: Any) -> None:
-    server = own_redis
-    cache = cache_for(server.url, OPTIONS=SOFT)
-    cache.set("k", "v")
-    server.freeze()
-    try:
-        worst = 0.0
-        began = time.monotonic()
-        calls = 0
-        # Long enough for several cooldowns, so probes against the frozen server are timed too.
-        while time.monotonic() - began < 1.6 and calls < 100_000:
-            result, took = timed(lambda: cache.get("k", "dflt"))
-            assert result == "dflt"
-            worst = max(worst, took)
-            calls += 1
-            time.sleep(0.002)
-        assert worst <= 0.1, f"a call took {worst * 1000:.0f} ms against a frozen server"
-    finally:
-        server.thaw()
-    thawed = time.monotonic()
-    for _ in range(100):
-        if cache.get("k") == "v":
-            break
-        time.sleep(0.01)
-    assert cache.get("k") == "v"
-    assert time.monotonic() - thawed <= 1.0
-
-
-def test_without_fail_soft_errors_surface_within_the_timeout(own_redis: RedisServer, cache_for: Any) -> None:
-    server = own_redis
-    cache = cache_for(server.url, OPTIONS=FAST)
-    cache.set("k", "v")
-    server.freeze()
-    try:
-        started = time.perf_counter()
-        with pytest.raises(redis.TimeoutError):
-            cache.get("k")
-        assert time.perf_counter() - started < 0.5
-    finally:
-        server.thaw()
-    assert cache.get("k") == "v"  # no breaker by default: the next call just works
-    server.kill()
-    for _ in range(5):  # every call raises: no silent miss window
-        with pytest.raises(redis.ConnectionError):
-            cache.get("k")
-    assert cache.breaker_states() == {}
-
-
-def test_a_breaker_without_fail_soft_raises_at_once(own_redis: RedisServer, cache_for: Any) -> None:
-    server = own_redis
-    cache = cache_for(server.url, OPTIONS={**FAST, "CIRCUIT_BREAKER": {"failures": 2, "cooldown": 0.3}})
-    server.kill()
-    for _ in range(2):
-        with pytest.raises(redis.ConnectionError):
-            cache.get("k")
-    started = time.perf_counter()
-    with pytest.raises(redis.ConnectionError, match="circuit breaker open"):
-        cache.get("k")
-    assert time.perf_counter() - started < 0.005
-    server.start()
-    time.sleep(0.35)
-    cache.set("k", "back")  # the probe
-    assert cache.get("k") == "back"
-
-
-def test_ignored_errors_are_logged_without_a_flood(cache_for: Any, caplog: Any) -> None:
-    options = {**SOFT, "CIRCUIT_BREAKER": False}  # every call reaches the dead port
-    cache = cache_for("redis://127.0.0.1:1/0", OPTIONS=options)
-    with caplog.at_level(logging.WARNING, logger="django_altcache"):
-        for _ in range(1000):
-            assert cache.get("k") is None
-    records = [r for r in caplog.records if r.name == "django_altcache"]
-    assert 1 <= len(records) <= 2, [r.getMessage() for r in records]
-    assert "127.0.0.1:1" in records[0].getMessage()
-
-
 def test_configuration_errors_are_not_swallowed(own_redis: RedisServer, cache_for: Any) -> None:
     server = own_redis
     redis.Redis(port=server.port).config_set("requirepass", "right")
@@ -187,16 +58,12 @@ def test_configuration_errors_are_not_swallowed(own_redis: RedisServer, cache_fo
 def test_reads_keep_coming_from_a_replica_while_the_leader_is_down(cache_for: Any) -> None:
     with own(redis_server) as leader, own(redis_server, ["--replicaof", "127.0.0.1", str(leader.port)]) as replica:
         cache = cache_for([leader.url, replica.url], OPTIONS=SOFT)
-        cache.set("k", "v")
-        for _ in range(200):
-            if cache.get("k") == "v":
-                break
-            time.sleep(0.05)
+        until(lambda: (cache.set("k", "v"), cache.get("k") == "v")[1], 30, "replication")
         leader.kill()
         for _ in range(5):
             assert cache.set("w", 1) is None  # writes fail softly...
         assert cache.breaker_states()["writes"] == "open"
-        assert cache.get("k") == "v"  # ...reads still come from the replica
+        until(lambda: cache.get("k") == "v", 5, "a read from the replica")  # ...reads still come from it
         assert cache.breaker_states()["reads"] == "closed"
 
 
@@ -210,54 +77,131 @@ def test_ping_bypasses_fail_soft(own_redis: RedisServer, cache_for: Any) -> None
         cache.ping()
 
 
-def test_cluster_with_a_dead_node_fails_soft_and_heals(cache_for: Any) -> None:
-    from tests._servers.redis_ha import redis_cluster
 
-    with own(redis_cluster) as cluster:
-        cache = cache_for(cluster.location, OPTIONS={**SOFT, "cluster": True})
-        keys = [f"key-{i}" for i in range(30)]
-        assert cache.set_many({key: key for key in keys}) == []
-        victim = cluster.nodes[1]
-        victim.kill()
-        worst = 0.0
-        for key in keys * 3:
-            value, took = timed(lambda: cache.get(key, "dflt"))
-            assert value in (key, "dflt")
-            worst = max(worst, took)
-        assert cache.get_many(keys).keys() <= set(keys)
-        assert worst <= 0.5, f"a call took {worst * 1000:.0f} ms with a cluster node down"
-        victim.start()
+
+# -- one cluster node of three down ------------------------------------------------------------
+KEYS = [f"key-{i}" for i in range(30)]
+# One call against a cluster: its node, then (at most once per second) a topology refresh
+# that asks the three nodes (django_altcache/backends/redis/clusters.py, docs/resilience.md).
+CLUSTER_BOUND = 4 * TIMEOUT
+# Past the nodes' cluster-node-timeout (2 s, tests/_servers/redis_ha.py) the cluster declares
+# itself down and every node answers CLUSTERDOWN: the calls cover both phases.
+BOTH_PHASES = 2.6
+
+
+@pytest.fixture
+def cluster() -> Iterator[ClusterTopology]:
+    with own(redis_cluster) as topology:
+        yield topology
+
+
+def cluster_cache(cache_for: Any, cluster: ClusterTopology) -> Any:
+    cache = cache_for(cluster.location, OPTIONS={**SOFT, "cluster": True})
+    until(lambda: cache.set_many({key: key for key in KEYS}) == [] and len(cache.get_many(KEYS)) == len(KEYS),
+          30, "the cluster storing every key")
+    return cache
+
+
+def heals(cache: Any, cluster: ClusterTopology) -> None:
+    """Once the cluster reports ok again (its own recovery), every key works within HEAL."""
+    for node in cluster.nodes:
+        until(lambda n=node: _cluster_ok(n), 60, f"cluster state ok on {node.port}")
+    back = time.monotonic()
+    until(lambda: cache.set_many({key: key for key in KEYS}) == [] and cache.get_many(KEYS) == {k: k for k in KEYS},
+          HEAL, "every key readable again")
+    assert time.monotonic() - back <= HEAL
+
+
+@pytest.mark.parametrize("outage", ["kill", "freeze"])
+def test_cluster_with_a_node_down_stays_within_the_timeouts_and_heals(cluster: ClusterTopology, cache_for: Any,
+                                                                      outage: str) -> None:
+    """Was 3.7-7.3 s per call with a node killed (redis-py retried with backoff and paused 0.25 s
+    on CLUSTERDOWN inside the call); now each call is bounded by the timeouts, and the breaker,
+    once open, answers at once."""
+    cache = cluster_cache(cache_for, cluster)
+    victim = cluster.nodes[1]
+    getattr(victim, outage)()
+    try:
+        samples: list[float] = []
         began = time.monotonic()
-        while time.monotonic() - began < 5:
-            if cache.set_many({key: key for key in keys}) == [] and cache.get_many(keys) == {k: k for k in keys}:
-                break
-            time.sleep(0.05)
-        assert cache.get_many(keys) == {k: k for k in keys}
+        while time.monotonic() - began < BOTH_PHASES and len(samples) < 20_000:
+            for key in KEYS[:6]:
+                value, took = timed(lambda: cache.get(key, "dflt"))
+                assert value in (key, "dflt")
+                samples.append(took)
+            time.sleep(0.002)
+        assert cache.get_many(KEYS).keys() <= set(KEYS)
+        worst = max(samples)
+        print(f"[cluster, a node {outage}] worst of {len(samples)} calls {worst * 1e3:.0f} ms, "
+              f"median {median(samples) * 1e6:.0f} µs")
+        assert worst <= CLUSTER_BOUND + SLACK, f"a call took {worst * 1e3:.0f} ms with a cluster node {outage}"
+        assert median(samples) < 0.005  # most calls answered by the node or the open breaker at once
+    finally:
+        if outage == "freeze":
+            victim.thaw()
+        else:
+            victim.start()
+    heals(cache, cluster)
 
 
-def test_a_frozen_server_never_blocks_an_async_call_past_the_timeouts(own_redis: RedisServer,
-                                                                       cache_for: Any) -> None:
-    async def scenario() -> float:
-        cache = cache_for(own_redis.url, OPTIONS=SOFT)
-        await cache.aset("k", "v")
-        own_redis.freeze()
-        worst = 0.0
-        try:
-            began = time.monotonic()
-            for _ in range(2000):  # bounded; about 1.2 s of calls, several cooldowns
-                if time.monotonic() - began > 1.2:
-                    break
+@pytest.mark.parametrize("outage", ["kill", "freeze"])
+def test_async_cluster_with_a_node_down_stays_within_the_timeouts_and_heals(cluster: ClusterTopology,
+                                                                            cache_for: Any, outage: str) -> None:
+    cache = cluster_cache(cache_for, cluster)
+    victim = cluster.nodes[2]
+
+    async def scenario() -> list[float]:
+        assert await cache.aget_many(KEYS) == {k: k for k in KEYS}
+        getattr(victim, outage)()
+        samples: list[float] = []
+        began = time.monotonic()
+        while time.monotonic() - began < BOTH_PHASES and len(samples) < 20_000:
+            for key in KEYS[:6]:
                 started = time.perf_counter()
-                assert await cache.aget("k", "dflt") == "dflt"
-                worst = max(worst, time.perf_counter() - started)
-                await asyncio.sleep(0.002)
-        finally:
-            own_redis.thaw()
-        thawed = time.monotonic()
-        while time.monotonic() - thawed < 1.0 and await cache.aget("k") != "v":
-            await asyncio.sleep(0.01)
-        assert await cache.aget("k") == "v", "no async hit within 1 s of the thaw"
-        return worst
+                assert await cache.aget(key, "dflt") in (key, "dflt")
+                samples.append(time.perf_counter() - started)
+            await asyncio.sleep(0.002)
+        assert (await cache.aget_many(KEYS)).keys() <= set(KEYS)
+        return samples
 
-    worst = asyncio.run(scenario())
-    assert worst <= 0.1, f"an async call took {worst * 1000:.0f} ms against a frozen server"
+    try:
+        samples = asyncio.run(asyncio.wait_for(scenario(), 60))
+    finally:
+        if outage == "freeze":
+            victim.thaw()
+        else:
+            victim.start()
+    worst = max(samples)
+    assert worst <= CLUSTER_BOUND + SLACK, f"an async call took {worst * 1e3:.0f} ms with a cluster node {outage}"
+    assert median(samples) < 0.005
+    heals(cache, cluster)
+
+
+def test_cluster_errors_without_fail_soft_are_redis_pys_own(cluster: ClusterTopology, cache_for: Any) -> None:
+    """No pause and no retry inside the call, but the exception classes are redis-py's: a node's
+    CLUSTERDOWN reply is raised as ``ClusterDownError``, from single-key and multi-key calls."""
+    cache = cache_for(cluster.location, OPTIONS={**FAST, "cluster": True})
+    until(lambda: cache.set_many({key: key for key in KEYS}) == [], 30, "the cluster storing every key")
+    cluster.nodes[0].kill()
+    try:
+        # The others declare the cluster down once the node timeout (2 s) passes.
+        def down() -> bool:
+            for key in KEYS:  # a key of a live node
+                try:
+                    cache.get(key)
+                except redis.exceptions.ClusterDownError:
+                    return True
+                except redis.RedisError:
+                    pass
+            return False
+
+        until(down, 30, "CLUSTERDOWN")
+        for call in (lambda: cache.get_many(KEYS),
+                     lambda: cache.set_many({k: 1 for k in KEYS}, 30), lambda: cache.delete_many(KEYS)):
+            _, error, took = outcome(call)
+            # The dead node's slots: a connection error; the others': CLUSTERDOWN.
+            assert isinstance(error, (redis.exceptions.ClusterDownError, redis.ConnectionError)), repr(error)
+            assert not isinstance(error, FastClusterDown)
+            assert took <= CLUSTER_BOUND + SLACK
+    finally:
+        cluster.nodes[0].start()
