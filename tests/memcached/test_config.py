@@ -91,7 +91,9 @@ def test_pylibmc_behaviors_defaults_then_user_options():
     assert not behaviors["ketama"]
     assert behaviors["connect_timeout"] == drivers.CONNECT_TIMEOUT * 1000
     assert behaviors["receive_timeout"] == drivers.IO_TIMEOUT * 1_000_000
-    assert behaviors["retry_timeout"] == 1  # libmemcached's minimum, whole seconds
+    assert behaviors["retry_timeout"] == 2  # libmemcached's own, as Django's backend (lenient: no breaker)
+    strict = PyLibMCCache("127.0.0.1:1", {"OPTIONS": {"STRICT_ERRORS": True}})._cache.behaviors
+    assert strict["retry_timeout"] == 1  # libmemcached's minimum, whole seconds
     # A failed server never leaves the ring. (libmemcached 1.0 reads "remove_failed" back as the failure limit.)
     assert not behaviors["auto_eject"]
     slow = PyLibMCCache("127.0.0.1:1", {"OPTIONS": {"CIRCUIT_BREAKER": {"cooldown": 2.5}}})._cache.behaviors

@@ -343,8 +343,9 @@ class PyLibMCDriver(Driver):
             "receive_timeout": int(IO_TIMEOUT * 1_000_000),
             # A failed server is skipped this long, then tried again; it is never removed
             # (no remove_failed): with ketama its keys would move to the other servers and
-            # be served from there, stale, the next time it fails.
-            "retry_timeout": self.retry_timeout,
+            # be served from there, stale, the next time it fails. Lenient (Django's answers,
+            # no breaker): libmemcached's own 2 s, as Django's backend has.
+            **({} if self.lenient else {"retry_timeout": self.retry_timeout}),
             # Only with a user's remove_failed: libmemcached 1.1's 0 never retries a dead server.
             "dead_timeout": self.retry_timeout,
         }

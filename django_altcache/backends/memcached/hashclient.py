@@ -23,6 +23,7 @@ set, delete, touch, flush), retries once on a new connection instead of failing.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from pymemcache.client.hash import HashClient
@@ -125,9 +126,12 @@ class FailFastHashClient(HashClient):  # type: ignore[misc]
         try:
             return func(*args, **kwargs)
         except STALE_CONNECTION:
-            if getattr(func, "__name__", None) not in REPEATABLE:
-                raise
             _drop_idle_connections(client)
+            if getattr(func, "__name__", None) not in REPEATABLE:
+                # Not sent twice (add, incr...), but a server that is gone says so as Django's
+                # backend (a new connection per request) would: the socket error, which counts.
+                _raise_if_unreachable(client)
+                raise
         return func(*args, **kwargs)
 
     def _safely_run_set_many(self, client: Any, values: dict[Any, Any], *args: Any, **kwargs: Any) -> list[Any]:
@@ -137,6 +141,18 @@ class FailFastHashClient(HashClient):  # type: ignore[misc]
     def breaker_states(self) -> dict[str, str]:
         return {server_name(server): ("open" if breaker.is_open else "closed")
                 for server, breaker in self.breakers.items()}
+
+
+def _raise_if_unreachable(client: Any) -> None:
+    """Connect to ``client``'s server (and close): raise the socket error if it cannot be reached."""
+    server = client.server
+    timeout = getattr(client, "connect_timeout", None)
+    if isinstance(server, (tuple, list)):
+        socket.create_connection((server[0], server[1]), timeout=timeout).close()
+    else:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(server))
 
 
 def _drop_idle_connections(client: Any) -> None:
