@@ -147,16 +147,17 @@ class PyMemcacheDriver(Driver):
 
     def setup(self) -> None:
         import pymemcache.exceptions
-        import pymemcache.serde
 
         from .hashclient import FailFastHashClient
+        from .serde import SERDE, UNREADABLE
 
         self.client_class = FailFastHashClient
         self.not_found = KeyError  # never raised by pymemcache; missing keys come back as None
         self._base_error = pymemcache.exceptions.MemcacheError
         self._closed_error = pymemcache.exceptions.MemcacheUnexpectedCloseError
         self.errors = (OSError, self._base_error)
-        self._pickle_serde = pymemcache.serde.pickle_serde
+        self._pickle_serde = SERDE  # Django's pickle_serde bytes; unreadable values read as a miss
+        self._unreadable = UNREADABLE
 
     def client_options(self, options: dict[str, Any], location: Any) -> dict[str, Any]:
         check_library_values(options, PYMEMCACHE_VALUES)
@@ -200,6 +201,20 @@ class PyMemcacheDriver(Driver):
     def server_breakers(self, client: Any) -> dict[str, str]:
         return dict(client.breaker_states())
 
+    def get(self, client: Any, key: str, default: Any) -> Any:
+        value = client.get(key, default)
+        if value is self._unreadable:
+            self._forget_unreadable(client, [key])
+            return default
+        return value
+
+    def _forget_unreadable(self, client: Any, keys: list[str]) -> None:
+        try:  # so add() wins over it; a later good value may be lost to this rare race, as elsewhere
+            for key in keys:
+                client.delete(key)
+        except Exception:  # noqa: BLE001 - the caller asked for a read
+            pass
+
     def skipped(self, client: Any, key: str) -> bool:
         windows = getattr(client, "windows", None)
         return windows is not None and windows.failing(client._get_client(key).server)
@@ -236,12 +251,18 @@ class PyMemcacheDriver(Driver):
 
     def get_many(self, client: Any, keys: list[str]) -> dict[str, Any]:
         if self.on_server_failure is None:
-            return client.get_multi(keys)
-        found: dict[str, Any] = {}
-        batches = self._each_server(client, keys)
-        for result in self._on_each(client, "get_many", ((s, s.get_many, (b,)) for s, b in batches.items())):
-            if isinstance(result, dict):
-                found.update(result)
+            found: dict[str, Any] = client.get_multi(keys)
+        else:
+            found = {}
+            batches = self._each_server(client, keys)
+            for result in self._on_each(client, "get_many", ((s, s.get_many, (b,)) for s, b in batches.items())):
+                if isinstance(result, dict):
+                    found.update(result)
+        unreadable = self._unreadable
+        if any(value is unreadable for value in found.values()):
+            bad = [key for key, value in found.items() if value is unreadable]
+            self._forget_unreadable(client, bad)
+            found = {key: value for key, value in found.items() if value is not unreadable}
         return found
 
     def set_many(self, client: Any, data: dict[str, Any], timeout: int) -> list[str]:
