@@ -48,6 +48,9 @@ class Target:
     # How many timeouts one call may chain at most (the cluster: its node, then a
     # topology refresh that asks every node): a frozen server costs at most this many.
     waits: ClassVar[int] = 1
+    # Without a breaker, how long the client library itself may still skip a server that is
+    # back (its retry window, as with Django's backend).
+    retry_window: ClassVar[float] = 0.0
 
     def __init__(self) -> None:
         self._stack = contextlib.ExitStack()
@@ -292,6 +295,7 @@ class MemcachedTarget(Target):
 
 class PyMemcacheTarget(MemcachedTarget):
     name = "pymemcache"
+    retry_window = 1.0  # HashClient's retry_timeout
     backend = "django_altcache.backends.memcached.PyMemcacheCache"
     django = "django.core.cache.backends.memcached.PyMemcacheCache"
 
@@ -307,6 +311,7 @@ class PyMemcacheTarget(MemcachedTarget):
 
 class PyLibMCTarget(MemcachedTarget):
     name = "pylibmc"
+    retry_window = 3.0  # libmemcached's retry_timeout, 2 s, compared in whole seconds
     backend = "django_altcache.backends.memcached.PyLibMCCache"
     django = "django.core.cache.backends.memcached.PyLibMCCache"
 

@@ -156,8 +156,9 @@ def test_restart_heals_without_fail_soft(target: Target) -> None:
     for name, call in calls(cache).items():
         outcome(call)  # whatever Django's backend would answer (test_django_parity.py)
     accepting = target.restart()
-    until(stores(cache), HEAL, "a hit after the restart")
-    assert time.monotonic() - accepting <= HEAL
+    within = HEAL + target.retry_window
+    until(stores(cache), within, "a hit after the restart")
+    assert time.monotonic() - accepting <= within
     assert cache.breaker_states() == {}
 
 
