@@ -1,23 +1,42 @@
 """The resilience layer's own rules: option parsing, the breaker's states, the log limiter.
 
-The behaviour against real servers (killed, frozen) is tested per backend in
-tests/redis, tests/memcached and tests/db ``test_resilience.py``.
+The behaviour against real servers (killed, frozen) is the outage contract's
+(tests/contract/test_outage.py). The breaker and the log limiter run on a clock these tests
+move (``clock``), so a slow machine cannot make a cooldown pass early or late.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
 import pytest
 
+from django_altcache.backends._shared import breaker as breaker_module
 from django_altcache.backends._shared.breaker import CircuitBreaker, RateLimitedLog
 from django_altcache.backends.redis.options import SPEC as REDIS_SPEC
 from django_altcache.conf import CacheConfigError
 from django_altcache.conf.common import LOCMEM
 from django_altcache.conf.resilience import BreakerSettings, Resilience, resilience_of
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(breaker_module, "time", fake)
+    return fake
 
 
 def parse_resilience(options: dict[str, Any] | None) -> Resilience:
@@ -79,11 +98,11 @@ def test_breaker_opens_after_consecutive_failures_only() -> None:
     assert breaker.is_open and not breaker.allow()
 
 
-def test_one_probe_at_a_time_then_close_or_reopen() -> None:
+def test_one_probe_at_a_time_then_close_or_reopen(clock: Clock) -> None:
     breaker = CircuitBreaker("t", BreakerSettings(failures=1, cooldown=0.05))
     breaker.failure(ConnectionError())
     assert not breaker.allow()
-    time.sleep(0.06)
+    clock.advance(0.06)
     answers: list[bool] = []
     barrier = threading.Barrier(8)
 
@@ -99,7 +118,7 @@ def test_one_probe_at_a_time_then_close_or_reopen() -> None:
     assert sorted(answers) == [False] * 7 + [True]  # exactly one probe
     assert not breaker.failure(ConnectionError())  # the probe failed: open again, not "newly opened"
     assert not breaker.allow()
-    time.sleep(0.06)
+    clock.advance(0.06)
     assert breaker.allow()
     assert breaker.success()  # the probe got a reply: closed
     assert not breaker.is_open and breaker.allow()
@@ -113,12 +132,12 @@ def test_a_probe_ending_with_an_unrelated_error_lets_another_probe() -> None:
     assert breaker.allow()
 
 
-def test_log_limiter_counts_what_it_skipped(caplog: Any) -> None:
+def test_log_limiter_counts_what_it_skipped(caplog: Any, clock: Clock) -> None:
     log = RateLimitedLog(0.2)
     with caplog.at_level(logging.WARNING, logger="django_altcache"):
         for _ in range(500):
             log(logging.WARNING, "cache down")
-        time.sleep(0.25)
+        clock.advance(0.25)
         log(logging.WARNING, "cache down")
     messages = [r.getMessage() for r in caplog.records]
     assert messages[0] == "cache down"

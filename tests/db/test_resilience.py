@@ -228,11 +228,11 @@ def test_watchdog_cuts_a_blocked_read_and_spares_disarmed_ones() -> None:
     left, right = socket.socketpair()
     with left, right:
         left.settimeout(2)  # without the watchdog: a timeout error, not a hung test
+        started = time.monotonic()  # before arming: the deadline counts from the arming
         ticket = dog.arm(identify(left.fileno()), 0.05)
         assert ticket is not None
-        started = time.monotonic()
         assert left.recv(1) == b""  # shut down: the blocked read returns
-        assert 0.04 <= time.monotonic() - started < 0.5
+        assert 0.04 <= time.monotonic() - started < 1.5  # cut, not the 2 s socket timeout
         assert dog.disarm(ticket) is True
     a, b = socket.socketpair()
     with a, b:
@@ -267,18 +267,15 @@ def test_watchdog_never_cuts_a_reused_descriptor() -> None:
     assert ticket is not None and dog.disarm(ticket) is True  # it fired, on nothing
 
 
-def test_watchdog_happy_path_cost() -> None:
+def test_watchdog_happy_path() -> None:
+    """Arming and disarming many times never cuts the socket (its cost is in benchmarks/)."""
     dog = Watchdog()
     a, b = socket.socketpair()
     with a, b:
         sock = identify(a.fileno())
         assert sock is not None
-        for _ in range(1000):  # warm up, start the thread
+        for _ in range(20_000):
             dog.disarm(dog.arm(sock, 5.0))
-        rounds = 20_000
-        started = time.perf_counter()
-        for _ in range(rounds):
-            dog.disarm(dog.arm(sock, 5.0))
-        per_call = (time.perf_counter() - started) / rounds
-    print(f"watchdog arm+disarm: {per_call * 1e6:.2f} µs")
-    assert per_call < 50e-6  # loose: a regression guard, not a benchmark
+        b.sendall(b"x")
+        a.settimeout(2)
+        assert a.recv(1) == b"x"

@@ -71,7 +71,7 @@ def test_ping_bypasses_fail_soft(own_redis: RedisServer, cache_for: Any) -> None
     server = own_redis
     cache = cache_for(server.url, OPTIONS=SOFT)
     result = cache.ping()
-    assert result.servers == [server.url] and 0 < result.latency < 1
+    assert result.servers == [server.url] and 0 < result.latency < 5
     server.kill()
     with pytest.raises(redis.ConnectionError):
         cache.ping()
