@@ -273,3 +273,24 @@ def test_by_default_calls_fail_as_djangos_within_the_timeouts(target: Target, ou
         in_thread(run)
     finally:
         target.thaw()
+
+
+# -- a real caller: django-ratelimit's pattern ---------------------------------------------------
+def rate_limited_count(cache: Any, key: str) -> Any:
+    """django-ratelimit's get_usage (RATELIMIT_FAIL_OPEN): add, else incr; ValueError, None or
+    False mean the cache failed and the request is let through."""
+    if cache.add(key, 1, 60):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:
+        return None
+
+
+def test_a_rate_limiter_fails_open_with_fail_soft(target: Target) -> None:
+    cache = target.cache(**SOFT)
+    warm(cache)
+    assert [rate_limited_count(cache, "rl") for _ in range(3)] == [1, 2, 3]
+    target.kill()
+    for _ in range(5):  # never an exception: the limiter lets the request through
+        assert rate_limited_count(cache, "rl") in (None, False)
