@@ -33,7 +33,7 @@ class RedisCacheClient(AsyncClientMixin):
         import redis
 
         self._lib = redis
-        self._client = redis.Redis
+        self._client = topology.client_class or redis.Redis
         self._servers = list(servers)
         self._serializer = make_serializer(serializer)
         self._fast_pickle = type(self._serializer) is RedisSerializer and self._serializer.protocol >= 2
@@ -91,8 +91,9 @@ class RedisCacheClient(AsyncClientMixin):
                 # Shared too: redis.Redis() costs more than a round trip to build (its
                 # response-callback table), and Django builds instances per request under ASGI.
                 pool = self._pool_at(index)
-                client = pools.SYNC.get(("client", self._client, id(pool)), pool,
-                                             lambda: self._client(connection_pool=pool))
+                kwargs = topology.client_kwargs
+                client = pools.SYNC.get(("client", self._client, id(pool), pools.freeze(kwargs)), pool,
+                                        lambda: self._client(connection_pool=pool, **kwargs))
             self._clients[index] = client
         return client
 
