@@ -175,6 +175,8 @@ class RedisCacheClient(AsyncClientMixin):
         return bool(self._lexec("DEL", key))
 
     def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
+        # Django's RedisCacheClient API, kept for code written against it; the backend calls
+        # get_many_mapped (one pass from made keys to the caller's keys).
         return self.get_many_mapped({key: key for key in keys})
 
     def get_many_mapped(self, key_map: dict[Any, Any]) -> dict[Any, Any]:

@@ -188,8 +188,29 @@ def _no_maint_notifications() -> dict[str, Any]:
     return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}
 
 
+_topologies: dict[tuple[Any, int], tuple[Parsed, Topology]] = {}
+_TOPOLOGY_MEMO_SIZE = 64
+
+
 def topology_of(location: Any, parsed: Parsed) -> Topology:
-    """Where the servers are and how to connect to them; raises CacheConfigError naming the setting."""
+    """Where the servers are and how to connect to them; raises CacheConfigError naming the setting.
+
+    Memoized per (LOCATION, parsed OPTIONS): Django builds a backend instance per thread and
+    per asyncio task, and this would otherwise cost more than a cache call each time. The
+    topology is never changed after it is made.
+    """
+    key = (location if isinstance(location, str) else repr(location), id(parsed))
+    found = _topologies.get(key)
+    if found is not None and found[0] is parsed:
+        return found[1]
+    topology = _topology_of(location, parsed)
+    if len(_topologies) >= _TOPOLOGY_MEMO_SIZE:
+        _topologies.clear()
+    _topologies[key] = (parsed, topology)
+    return topology
+
+
+def _topology_of(location: Any, parsed: Parsed) -> Topology:
     import redis
     import redis.asyncio
 
