@@ -8,6 +8,7 @@ every method is overridden.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache, default_key_func
@@ -40,21 +41,48 @@ def _connection_error(message: str) -> BaseException:
     return redis.ConnectionError(message)
 
 
-def _resilience(parsed: Parsed) -> Resilience:
-    """The resilience options, with django-redis's global settings where OPTIONS do not say."""
-    found = resilience_of(parsed)
+@dataclass(frozen=True)
+class _Settings:
+    """What django-redis's global settings make of one parse of OPTIONS."""
+
+    resilience: Resilience
+    close_connection: bool
+    scan_itersize: int | None
+    log_every: str | None  # django-redis's logging of ignored errors: the logger's name
+
+
+def _settings(parsed: Parsed) -> _Settings:
+    """Made once per parse and per value of the global settings (backends are built per thread
+    and per asyncio task; override_settings may change the globals in between)."""
+    box = parsed.derive(_settings_box)
     given = djangoredis.global_settings()
-    ignore = found.ignore_exceptions
+    if box[0] is not given:
+        box[1] = _settings_with(parsed, given)
+        box[0] = given
+    return box[1]  # type: ignore[no-any-return]
+
+
+def _settings_box(parsed: Parsed) -> list[Any]:
+    return [None, None]
+
+
+def _settings_with(parsed: Parsed, given: djangoredis.Globals) -> _Settings:
+    """The resilience options, with django-redis's global settings where OPTIONS do not say."""
+    found = parsed.derive(resilience_of)
     if IGNORE_EXCEPTIONS not in parsed and given.ignore_exceptions is not None:
         ignore = given.ignore_exceptions
         breaker = parsed[CIRCUIT_BREAKER]
         found = Resilience(ignore, (BreakerSettings() if ignore else None) if breaker is BREAKER_DEFAULT else breaker,
                            found.log_interval, found.strict)
+    log_every = None
     if LOG_IGNORED_EXCEPTIONS not in parsed and given.log_ignored_exceptions is not None:
         # django-redis's: every ignored error (interval 0), or none.
         found = Resilience(found.ignore_exceptions, found.breaker, 0.0 if given.log_ignored_exceptions else None,
                            found.strict)
-    return found
+        log_every = given.logger if given.log_ignored_exceptions else None
+    close = (parsed[djangoredis.CLOSE_CONNECTION] if djangoredis.CLOSE_CONNECTION in parsed
+             else bool(given.close_connection))
+    return _Settings(found, close, given.scan_itersize, log_every)
 
 
 class DjangoRedisLog:
@@ -83,7 +111,7 @@ class RedisCache(StructuresMixin, ExtrasMixin, AltCache, FastKeysMixin, DjangoRe
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         BaseCache.__init__(self, params)
         parsed = self._parsed
-        given = djangoredis.global_settings()
+        extra = _settings(parsed)
         self._servers = options.servers_of(server)
         self._topology = options.topology_of(server, parsed)
         if self._topology.kind == "sentinel":
@@ -92,25 +120,24 @@ class RedisCache(StructuresMixin, ExtrasMixin, AltCache, FastKeysMixin, DjangoRe
         self._serializer = parsed[options.SERIALIZER]
         self._class = RedisCacheClient
         self._options = params.get("OPTIONS") or {}  # Django's attribute (read by code written for Django)
-        self._reverse_key_func = djangoredis.reverse_key_function(params)
-        self._scan_itersize = given.scan_itersize
-        self._close_connection = (parsed[djangoredis.CLOSE_CONNECTION] if djangoredis.CLOSE_CONNECTION in parsed
-                                  else bool(given.close_connection))
+        if "REVERSE_KEY_FUNCTION" in params:
+            self._reverse_key_func = djangoredis.reverse_key_function(params)
+        self._scan_itersize = extra.scan_itersize
+        self._close_connection = extra.close_connection
         self._init_fast_keys()
         self._init_guard(f"redis {','.join(self.servers_description())}", errors=pools.outage_errors(),
                          is_outage=pools.is_outage, make_error=_connection_error)
-        if (self._guard is not None and LOG_IGNORED_EXCEPTIONS not in parsed
-                and given.log_ignored_exceptions):
-            self._guard.log = DjangoRedisLog(given.logger)  # type: ignore[assignment]
+        if self._guard is not None and extra.log_every is not None:
+            self._guard.log = DjangoRedisLog(extra.log_every)  # type: ignore[assignment]
 
     # django-redis's global settings (DJANGO_REDIS_IGNORE_EXCEPTIONS...) count too.
     @classmethod
     def needs_guard(cls, parsed: Parsed) -> bool:
-        return _resilience(parsed).active
+        return _settings(parsed).resilience.active
 
     @property
     def resilience(self) -> Resilience:
-        return _resilience(self._parsed)
+        return _settings(self._parsed).resilience
 
     @cached_property
     def _cache(self) -> RedisCacheClient:

@@ -313,6 +313,9 @@ def global_settings() -> Globals:
 def _forget_globals(setting: str = "", **kwargs: Any) -> None:
     if setting in GLOBAL_RULES:
         globals()["_globals"] = None
+        from . import options
+
+        options._topologies.clear()  # made with the old DJANGO_REDIS_CONNECTION_FACTORY
 
 
 setting_changed.connect(_forget_globals, dispatch_uid="django_altcache.djangoredis.globals")
