@@ -341,3 +341,19 @@ def test_get_redis_connection_refuses_other_backends(settings: Any) -> None:
     settings.CACHES = {**settings.CACHES, "mem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     with pytest.raises(NotImplementedError, match="does not support"):
         get_redis_connection("mem")
+
+
+def test_close_with_close_connection_on_every_topology(built: Any) -> None:
+    make, _ = built
+    cache = make(OPTIONS={"CLOSE_CONNECTION": True})
+    cache.set("k", 1)
+    cache.close()
+    assert cache.get("k") == 1  # connections are made again
+
+    async def main() -> Any:
+        await cache.aset("a", 2)
+        await cache.aclose()
+        return await cache.aget("a")
+
+    assert asyncio.run(main()) == 2
+    cache.close()
