@@ -275,3 +275,18 @@ def test_reverse_key_function_is_imported_and_named() -> None:
     found = messages(REDIS, {}, REVERSE_KEY_FUNCTION="nowhere.reverse")
     assert [m.id for m in found] == ["django_altcache.E302"]
     assert found[0].msg.startswith("CACHES['c']['REVERSE_KEY_FUNCTION']: cannot import")
+
+
+def test_log_option_with_the_global_fail_soft_is_not_reported_as_without_effect() -> None:
+    assert one(REDIS, {"LOG_IGNORED_EXCEPTIONS": 30}).id == "django_altcache.W303"
+    with override_settings(DJANGO_REDIS_IGNORE_EXCEPTIONS=True):
+        assert messages(REDIS, {"LOG_IGNORED_EXCEPTIONS": 30}) == []
+        assert one(REDIS, {"LOG_IGNORED_EXCEPTIONS": 30, "IGNORE_EXCEPTIONS": False}).id == "django_altcache.W303"
+
+
+def test_pool_keywords_only_the_sync_pools_take_are_warned_about_as_at_top_level() -> None:
+    top = one(REDIS, {"command_packer": None})
+    nested = one(REDIS, {"CONNECTION_POOL_KWARGS": {"command_packer": None}})
+    assert top.id == nested.id == "django_altcache.W303" and "redis.asyncio does not" in nested.msg
+    assert nested.msg.split(": ", 1)[1] == top.msg.split(": ", 1)[1]
+    assert nested.msg.startswith("CACHES['c']['OPTIONS']['CONNECTION_POOL_KWARGS']['command_packer']: ")

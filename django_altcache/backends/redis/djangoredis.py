@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -540,7 +540,7 @@ def check_django_redis(options: Mapping[str, Any], params: Mapping[str, Any], ba
     """django-redis's options with each other, the LOCATION and the redis-py keywords (ours only)."""
     if not backend.ours:
         return []
-    from .options import SPEC, is_sentinel, redis_accepted
+    from .options import SPEC, check_redis_keywords, is_sentinel
 
     findings: list[Finding] = []
     for option in (SOCKET_TIMEOUT, SOCKET_CONNECT_TIMEOUT):
@@ -560,18 +560,19 @@ def check_django_redis(options: Mapping[str, Any], params: Mapping[str, Any], ba
                       _globals_or_none())
         except CacheConfigError as exc:
             findings.append(_finding(exc))
-    for name, label in (("CONNECTION_POOL_KWARGS", "pool"), ("REDIS_CLIENT_KWARGS", "client")):
-        given = options.get(name)
-        if not isinstance(given, Mapping) or not given:
-            continue
+    pool_kwargs = options.get("CONNECTION_POOL_KWARGS")
+    if isinstance(pool_kwargs, Mapping) and pool_kwargs:
+        # Judged as the same keywords written directly in OPTIONS are (sync and async pools).
+        alone = {**params, "OPTIONS": {key: value for key, value in options.items() if key != "async_options"}}
+        findings += [replace(finding, path=("CONNECTION_POOL_KWARGS", *finding.path),
+                             message=finding.message.replace("unknown option", "unknown key", 1))
+                     for finding in check_redis_keywords(pool_kwargs, alone, backend, ())]
+    client_kwargs = options.get("REDIS_CLIENT_KWARGS")
+    if isinstance(client_kwargs, Mapping) and client_kwargs:
         try:
-            if label == "pool":
-                accepted = redis_accepted(location, options, True)[0]
-            else:
-                accepted = _client_accepted(options)
+            findings += _library_findings(client_kwargs, backend, _client_accepted(options), ("REDIS_CLIENT_KWARGS",))
         except ImportError:
-            continue
-        findings += _library_findings(given, backend, accepted, (name,))
+            pass
     findings += _check_reverse_key(params)
     return findings
 
