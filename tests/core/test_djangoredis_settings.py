@@ -290,3 +290,12 @@ def test_pool_keywords_only_the_sync_pools_take_are_warned_about_as_at_top_level
     assert top.id == nested.id == "django_altcache.W303" and "redis.asyncio does not" in nested.msg
     assert nested.msg.split(": ", 1)[1] == top.msg.split(": ", 1)[1]
     assert nested.msg.startswith("CACHES['c']['OPTIONS']['CONNECTION_POOL_KWARGS']['command_packer']: ")
+
+
+def test_the_url_wins_over_options_as_in_redis_py() -> None:
+    plain = build({"PASSWORD": "option"}, "redis://:url@127.0.0.1:6379/0")
+    assert plain._cache._pool_at(0).connection_kwargs["password"] == "url"  # redis-py's from_url
+    sentinel = build({"PASSWORD": "option", "SENTINELS": SENTINELS, "db": 5}, "redis://:url@svc/3")
+    assert sentinel._topology.pool_options["password"] == "url" and sentinel._topology.pool_options["db"] == 3
+    assert build({"PASSWORD": "option", "SENTINELS": SENTINELS}, "redis://svc")._topology.pool_options[
+        "password"] == "option"

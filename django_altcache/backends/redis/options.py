@@ -223,8 +223,7 @@ def _topology_of(location: Any, parsed: Parsed) -> Topology:
     servers: list[str] = []
     if extra.sentinel is not None:
         kind, sentinels, service = "sentinel", extra.sentinel.sentinels, extra.sentinel.service
-        for key, value in extra.sentinel.options.items():
-            options.setdefault(key, value)
+        options.update(extra.sentinel.options)  # what the URL says wins, as in redis-py's from_url
     elif is_sentinel(location):
         kind = "sentinel"
         sentinels, service = _parse_sentinel(location, options)
