@@ -50,7 +50,9 @@ OUR_REDIS: dict[str, Validator | None] = {
 }
 # Django's RedisCacheClient takes these by name; everything else goes to redis-py.
 DJANGO_REDIS: dict[str, Validator | None] = {"serializer": None, "pool_class": None, "parser_class": None}
-SENTINEL_SCHEMES = ("sentinel", "redis+sentinel")
+SENTINEL_SCHEMES = ("sentinel", "redis+sentinel", "valkey+sentinel")
+# Valkey's spellings of redis-py's schemes (connection.parse rewrites them).
+REDIS_SCHEMES = {"valkey": "redis", "valkeys": "rediss"}
 
 
 def _schemes(location: Any) -> list[str]:
@@ -58,7 +60,7 @@ def _schemes(location: Any) -> list[str]:
         urls = split_location(location)
     except CacheConfigError:
         return []
-    return [urlsplit(url).scheme for url in urls]
+    return [REDIS_SCHEMES.get(urlsplit(url).scheme, urlsplit(url).scheme) for url in urls]
 
 
 def redis_topology(location: Any, options: Mapping[str, Any], ours: bool) -> str:

@@ -34,7 +34,7 @@ class RedisCache(PingMixin, FastKeysMixin, DjangoRedisCache):
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         BaseCache.__init__(self, params)
         options = options_of(params)
-        if isinstance(server, str) and server.strip().split("://", 1)[0] in connection.SENTINEL_SCHEMES:
+        if isinstance(server, str) and server.strip().split("://", 1)[0].lower() in connection.SENTINEL_SCHEMES:
             self._servers = [server.strip()]  # commas separate sentinels here, not servers
         else:
             self._servers = split_location(server)

@@ -10,8 +10,11 @@ are kept per loop and dropped when their loop is closed.
 Topologies:
 - servers: LOCATION is one URL or several (list, or a string split on ';'/','), the
   first is the leader (writes), the others read replicas (as Django).
-- Sentinel: ``sentinel://[user:password@]host:port,host:port/service_name?db=0``;
-  the master is discovered through the sentinels and rediscovered after a failover.
+- Sentinel: ``sentinel://[user:password@]host:port,host:port/service_name?db=0``
+  (``redis+sentinel://`` and ``valkey+sentinel://`` are the same); the master is
+  discovered through the sentinels and rediscovered after a failover.
+- Valkey: ``valkey://`` and ``valkeys://`` are ``redis://`` and ``rediss://`` (Valkey
+  speaks the same protocol); they are rewritten before redis-py sees them.
 - Cluster: ``OPTIONS={"cluster": True}``; LOCATION lists startup nodes.
 """
 
@@ -38,8 +41,10 @@ DEFAULT_SOCKET_TIMEOUT = 5.0
 DEFAULT_ASYNC_MAX_CONNECTIONS = 64
 DEFAULT_ASYNC_POOL_TIMEOUT = 5.0
 
-SENTINEL_SCHEMES = ("sentinel", "redis+sentinel")
-SERVER_SCHEMES = ("redis", "rediss", "unix")
+SENTINEL_SCHEMES = ("sentinel", "redis+sentinel", "valkey+sentinel")
+SERVER_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
+# Valkey's spellings of redis-py's schemes: redis-py's from_url knows only its own.
+REDIS_SCHEMES = {"valkey": "redis", "valkeys": "rediss"}
 
 
 @dataclass
@@ -82,12 +87,15 @@ def _no_maint_notifications() -> dict[str, Any]:
 
 
 def _check_url(url: str, location: Any) -> str:
-    scheme = urlsplit(url).scheme
+    """``url`` as redis-py takes it (``valkey[s]://`` becomes ``redis[s]://``)."""
+    scheme = urlsplit(url).scheme  # lower-cased, as redis-py compares it
     if scheme not in SERVER_SCHEMES:
         raise CacheConfigError(
-            f"CACHES[...]['LOCATION']: {url!r} must start with redis://, rediss:// or unix:// "
-            f"(LOCATION={location!r})"
+            f"CACHES[...]['LOCATION']: {url!r} must start with redis://, rediss://, valkey://, valkeys:// "
+            f"or unix:// (LOCATION={location!r})"
         )
+    if scheme in REDIS_SCHEMES:
+        return f"{REDIS_SCHEMES[scheme]}:{url.split(':', 1)[1]}"
     return url
 
 
