@@ -139,7 +139,7 @@ def test_tls_url_selects_ssl_connections(scheme: str) -> None:
     assert pool.connection_class is redis.SSLConnection
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")  # one certificate and server for the TLS tests (keys are prefixed apart)
 def tls_redis() -> Iterator[RedisTLSServer]:
     yield from dedicated(redis_tls_server)
 
