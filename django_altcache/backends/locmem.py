@@ -29,6 +29,7 @@ from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 
+from ..codecs import UnreadableValue, codec_from_options, report_unreadable
 from ._inline import InlineAsyncMixin
 from ._keys import FastKeysMixin
 
@@ -42,6 +43,15 @@ _AS_IS = frozenset({str, int, float, bool, type(None)})
 _MISSING: Any = object()
 
 
+def _encoder(codec: Any) -> Any:
+    encode = codec.encode
+
+    def dumps(value: Any, protocol: int) -> bytes:
+        return encode(value)  # type: ignore[no-any-return]
+
+    return dumps
+
+
 class LocMemCache(InlineAsyncMixin, FastKeysMixin, BaseCache):
     pickle_protocol = pickle.HIGHEST_PROTOCOL
 
@@ -51,17 +61,28 @@ class LocMemCache(InlineAsyncMixin, FastKeysMixin, BaseCache):
         self._cache = _caches.setdefault(name, OrderedDict())
         self._expire_info = _expire_info.setdefault(name, {})
         self._lock = _locks.setdefault(name, Lock())
+        # Instance attributes, as cheap to call as the module functions they default to.
+        # With a codec (# lead: move to the option spec) stored bytes are its tagged
+        # values; str/int/float/bool/None stay as they are, whatever the codec.
+        self._codec = codec = codec_from_options(params, name)
+        self._dumps = pickle.dumps if codec is None or not codec.writes else _encoder(codec)
+        self._loads = pickle.loads if codec is None else codec.decode
 
     def _pack(self, value: Any) -> Any:
         if type(value) in _AS_IS:
             return value
-        return pickle.dumps(value, self.pickle_protocol)
+        return self._dumps(value, self.pickle_protocol)
 
-    @staticmethod
-    def _unpack(stored: Any) -> Any:
+    def _unpack(self, stored: Any) -> Any:
         if type(stored) is bytes:
-            return pickle.loads(stored)
+            return self._loads(stored)
         return stored
+
+    def _unreadable(self, key: str, stored: bytes, exc: UnreadableValue) -> None:
+        report_unreadable(f"locmem {self._codec!r}", key, exc)
+        with self._lock:
+            if self._cache.get(key) is stored:
+                self._delete(key)
 
     def _live(self, key: str) -> bool:
         """Whether ``key`` is present and unexpired; an expired entry is dropped. Lock held."""
@@ -102,7 +123,11 @@ class LocMemCache(InlineAsyncMixin, FastKeysMixin, BaseCache):
             stored = self._cache[key]
             self._cache.move_to_end(key, last=False)
         if type(stored) is bytes:
-            return pickle.loads(stored)
+            try:
+                return self._loads(stored)
+            except UnreadableValue as exc:  # only a codec raises it: a planted or foreign value
+                self._unreadable(key, stored, exc)
+                return default
         return stored
 
     def _set(self, key: str, stored: Any, timeout: Any = DEFAULT_TIMEOUT) -> None:
@@ -116,7 +141,7 @@ class LocMemCache(InlineAsyncMixin, FastKeysMixin, BaseCache):
     def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> None:
         # _set() inlined: this is the hot path.
         key = self.make_and_validate_key(key, version=version)
-        stored = value if type(value) in _AS_IS else pickle.dumps(value, self.pickle_protocol)
+        stored = value if type(value) in _AS_IS else self._dumps(value, self.pickle_protocol)
         expiry = self.get_backend_timeout(timeout)
         cache = self._cache
         with self._lock:
@@ -190,7 +215,17 @@ class LocMemCache(InlineAsyncMixin, FastKeysMixin, BaseCache):
                         continue
                 found.append((key, cache[made_key]))
                 cache.move_to_end(made_key, last=False)
-        return {key: pickle.loads(stored) if type(stored) is bytes else stored for key, stored in found}
+        loads = self._loads
+        result = {}
+        for key, stored in found:
+            if type(stored) is bytes:
+                try:
+                    stored = loads(stored)
+                except UnreadableValue as exc:
+                    self._unreadable(self.make_and_validate_key(key, version=version), stored, exc)
+                    continue
+            result[key] = stored
+        return result
 
     def set_many(self, data: Mapping[Any, Any], timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> list[Any]:
         packed: list[tuple[str, Any]] = []

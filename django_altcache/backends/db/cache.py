@@ -38,9 +38,11 @@ from django.db import (
 )
 from django.utils import timezone
 
+from ...codecs import UnreadableValue, codec_from_options, report_unreadable
 from ...options import options_of, pop_option, probability
 from ..base import PingMixin, logger
 from ..resilience import PingResult, install_resilience
+from . import codec as db_codec
 from .dialects import Dialect, dialect_for
 from .guard import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -100,6 +102,8 @@ class DatabaseCache(PingMixin, BaseDatabaseCache):
             connect=pop_option(options, "CONNECT_TIMEOUT", seconds_or_none, connect, location=table),
             query=pop_option(options, "QUERY_TIMEOUT", seconds_or_none, query, location=table),
         )
+        self._codec = codec_from_options(params, table)  # lead: move to the option spec
+        db_codec.install(self, self._codec)
         self._dialects: dict[tuple[str, str], Dialect] = {}
         # incr's first guess per (alias, key): the (text, value) this process last wrote.
         self._last_written: dict[tuple[str, str], tuple[str, Any]] = {}
@@ -231,9 +235,12 @@ class DatabaseCache(PingMixin, BaseDatabaseCache):
         try:
             return self._decode(ops, raw), True
         except CORRUPT as exc:
-            logger.warning("Database cache table %r: unreadable value for key %r (%s: %s); "
-                           "treating it as a miss and removing it", self._table, key,
-                           type(exc).__name__, exc)
+            if isinstance(exc, UnreadableValue):  # the codec's: rate-limited (floods after a key change)
+                report_unreadable(f"DatabaseCache {self._table!r}", key, exc)
+            else:
+                logger.warning("Database cache table %r: unreadable value for key %r (%s: %s); "
+                               "treating it as a miss and removing it", self._table, key,
+                               type(exc).__name__, exc)
             self._drop_corrupt(key, raw)
             return None, False
 

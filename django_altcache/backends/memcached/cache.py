@@ -41,10 +41,12 @@ from django_altcache.backends.resilience import (
     parse_resilience,
     unwrapped,
 )
+from django_altcache.codecs import codec_from_options, without_codec_options
 from django_altcache.options import options_of
 
 from .._keys import FastKeysMixin, is_clean, quiet_for_clean_keys
 from .clients import shared_client
+from .codec import driver_factory
 from .drivers import Driver, PyLibMCDriver, PyMemcacheDriver
 from .location import parse_servers
 
@@ -75,11 +77,12 @@ class MemcachedCache(PingMixin, FastKeysMixin, django_memcached.BaseMemcachedCac
         self._servers = parse_servers(server)
         pool = len(self._servers) > 1
         breaker = parse_resilience(params.get("OPTIONS"), server).breaker
-        driver = self._driver = self.driver_class(breaker, pool)
+        self._codec = codec_from_options(params, server)  # lead: move to the option spec
+        driver = self._driver = driver_factory(self.driver_class, self._codec)(breaker, pool)
         self._lib = driver.library
         self._class = driver.client_class
         self.LibraryValueNotFoundException = driver.not_found
-        self._options = driver.client_options(options_of(params), server)
+        self._options = driver.client_options(without_codec_options(options_of(params)), server)
         servers = self.client_servers
         options = dict(self._options)
         key = (driver.name, tuple(servers), repr(sorted(options.items(), key=lambda item: item[0])),

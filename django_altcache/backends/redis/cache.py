@@ -15,12 +15,13 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache, default_
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.utils.functional import cached_property
 
+from django_altcache.codecs import codec_from_options
 from django_altcache.options import CacheConfigError, options_of, split_location
 
 from .._keys import FastKeysMixin, is_clean, quiet_for_clean_keys
 from ..base import PingMixin
 from ..resilience import PingResult, install_resilience, round_trip
-from . import connection
+from . import codec, connection
 from .client import RedisCacheClient
 from .commands import glob_escape
 
@@ -39,6 +40,8 @@ class RedisCache(PingMixin, FastKeysMixin, DjangoRedisCache):
         else:
             self._servers = split_location(server)
         self._clear_prefix_only = bool(options.pop("clear_prefix_only", False))
+        self._codec = codec_from_options(params, server)  # lead: move to the option spec
+        codec.install(options, self._codec, server)
         self._class = RedisCacheClient
         self._options = options
         self._init_fast_keys()
