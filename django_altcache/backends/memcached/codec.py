@@ -21,6 +21,7 @@ driver then logs it (rate-limited), deletes the key and answers a miss.
 from __future__ import annotations
 
 import pickle
+import zlib
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -48,10 +49,13 @@ class Unreadable:
         self.error = error
 
 
-def _legacy(value: bytes, flags: int) -> Any:
-    """Untagged values as pymemcache's pickle_serde and pylibmc write them."""
+def _legacy(value: bytes, flags: int, inflated: bool) -> Any:
+    """Untagged values as pymemcache's serdes and pylibmc write them (pylibmc has already
+    inflated a zlib-flagged value in C before calling the hook)."""
     if flags & FLAG_COMPRESSED:
-        raise CorruptValue(f"compressed by the memcached client library (flags {flags}), which this cache does not do")
+        if not inflated:
+            value = zlib.decompress(value)  # pymemcache's CompressedSerde default
+        flags &= ~FLAG_COMPRESSED
     if flags == FLAG_BYTES:
         return value
     if flags & FLAG_TEXT:
@@ -61,13 +65,13 @@ def _legacy(value: bytes, flags: int) -> Any:
     raise CorruptValue(f"unknown memcached flags {flags}")
 
 
-def decode(codec: Codec, value: bytes, flags: int) -> Any:
+def decode(codec: Codec, value: bytes, flags: int, inflated: bool = False) -> Any:
     try:
         if flags & FLAG_CODEC:
             return codec.decode_tagged(value)
         if flags & _INTEGERS and not flags & FLAG_PICKLE:
             return int(value)  # raw integers are never signed: incr needs them as they are
-        return codec.decode(value, lambda data: _legacy(data, flags))
+        return codec.decode(value, lambda data: _legacy(data, flags, inflated))
     except UnreadableValue as exc:
         return Unreadable(exc)
     except Exception as exc:  # noqa: BLE001 - e.g. int() of garbage under an integer flag
@@ -123,7 +127,7 @@ def pylibmc_client_class(base: type) -> type:
             return codec.encode(value), FLAG_CODEC | FLAG_PICKLE
 
         def deserialize(self, value: bytes, flags: int) -> Any:
-            return decode(self.altcache_codec, value, flags)
+            return decode(self.altcache_codec, value, flags, inflated=True)
 
     CodecClient.__name__ = CodecClient.__qualname__ = f"Codec{base.__name__}"
     return CodecClient
@@ -156,15 +160,36 @@ class CodecDriverMixin:
         except Exception:  # noqa: BLE001 - a read must not fail because the clean-up did
             pass
 
+    def _inflate_failed(self, exc: BaseException) -> bool:
+        """pylibmc inflates a zlib-flagged value in C, before our hook: garbage there is
+        its own error, not a server failure."""
+        return self.name == "pylibmc" and str(exc).startswith(("Failed to decompress value", "key is compressed"))
+
     def get(self, client: Any, key: str, default: Any) -> Any:
-        value = super().get(client, key, default)  # type: ignore[misc]
+        try:
+            value = super().get(client, key, default)  # type: ignore[misc]
+        except Exception as exc:
+            if not self._inflate_failed(exc):
+                raise
+            value = Unreadable(CorruptValue(str(exc)))
         if type(value) is Unreadable:
             self._unreadable(client, key, value)
             return default
         return value
 
     def get_many(self, client: Any, keys: list[str]) -> dict[str, Any]:
-        found: dict[str, Any] = super().get_many(client, keys)  # type: ignore[misc]
+        try:
+            found: dict[str, Any] = super().get_many(client, keys)  # type: ignore[misc]
+        except Exception as exc:
+            if not self._inflate_failed(exc):
+                raise
+            # One bad value fails the whole multi-get: find it key by key.
+            found = {}
+            for key in keys:
+                value = self.get(client, key, Unreadable)
+                if value is not Unreadable:
+                    found[key] = value
+            return found
         for key in [key for key, value in found.items() if type(value) is Unreadable]:
             self._unreadable(client, key, found.pop(key))
         return found
