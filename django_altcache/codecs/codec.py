@@ -96,23 +96,24 @@ class Codec:
         if flags >> 4 != VERSION:
             raise CorruptValue(f"format version {flags >> 4} (this django-altcache reads version {VERSION})")
         offset = HEADER_LEN
+        # Small values are sliced (a copy is cheaper than a view); big ones are viewed.
+        view: bytes | memoryview = data if size < _VIEW_FROM else memoryview(data)
         if flags & SIGNED:
             offset += TAG_LEN
             if size < offset:
                 raise CorruptValue(f"truncated signature ({size} bytes)")
+            payload = view[offset:]
             signer = self.signer
-            if signer is not None:
-                view = memoryview(data)
-                if not signer.verify(view[:HEADER_LEN], view[offset:], view[HEADER_LEN:offset]):
-                    raise BadSignature("signature does not match SECRET_KEY or SECRET_KEY_FALLBACKS "
-                                       "(a value planted or altered in the store, or signed for another cache)")
+            if signer is not None and not signer.verify(view[:HEADER_LEN], payload, view[HEADER_LEN:offset]):
+                raise BadSignature("signature does not match SECRET_KEY or SECRET_KEY_FALLBACKS "
+                                   "(a value planted or altered in the store, or signed for another cache)")
             # A reader without SIGN_VALUES reads signed values unchecked, as it reads
             # unsigned ones: that is what lets SIGN_VALUES be rolled back.
         else:
             self.check_unsigned()
+            payload = view[offset:]
         serializer = self._serializer_for(data[2])
         compressor = self._compressor_for(data[3])
-        payload: bytes | memoryview = data[offset:] if size < _VIEW_FROM else memoryview(data)[offset:]
         try:
             if compressor is not None:
                 payload = compressor.decompress(payload if compressor.id < 128 else bytes(payload))

@@ -70,7 +70,6 @@ class Signer:
         return self._signing.tag(header, payload)
 
     def verify(self, header: bytes | memoryview, payload: bytes | memoryview, tag: bytes | memoryview) -> bool:
-        tag = bytes(tag)
         for key in self._keys:
             if hmac.compare_digest(key.tag(header, payload), tag):
                 return True
