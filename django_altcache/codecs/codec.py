@@ -41,14 +41,18 @@ class Codec:
         self.writes = writes
         self.read_untagged: Legacy = UntaggedReader(untagged_serializer)
         self._dumps = serializer.dumps
+        self._own_loads = serializer.loads
         self._compress = compressor.compress if compressor is not None else None
         signed = signer is not None
         self._plain = header(serializer.id, 0, signed)
         self._packed = header(serializer.id, compressor.id, signed) if compressor is not None else self._plain
         self._sign = signer.sign if signer is not None else None
-        # Fast path of decode_tagged: an unsigned cache reading its own format.
-        self._loads = serializer.loads if signer is None and serializer.id < 128 else None
-        self._decompress = compressor.decompress if compressor is not None and compressor.id < 128 else None
+        # Fast path of decode_tagged: the cache's own headers (signed when it signs), by value.
+        self._routes: dict[bytes, Any] = {}
+        if serializer.id < 128:
+            self._routes[self._plain] = None
+            if compressor is not None and compressor.id < 128:
+                self._routes[self._packed] = compressor.decompress
 
     def __repr__(self) -> str:
         # Stable across instances of the same configuration: backends that share clients
@@ -92,16 +96,25 @@ class Codec:
                                    if signer.accept_unsigned_until is not None else ""))
 
     def decode_tagged(self, data: bytes) -> Any:
-        loads = self._loads
-        if loads is not None and len(data) < _VIEW_FROM:
+        payload: bytes | memoryview
+        if len(data) < _VIEW_FROM:
             head = data[:HEADER_LEN]
-            try:
-                if head == self._plain:
-                    return loads(data[HEADER_LEN:])
-                if head == self._packed and self._decompress is not None:
-                    return loads(self._decompress(data[HEADER_LEN:]))
-            except Exception as exc:  # noqa: BLE001
-                raise CorruptValue(f"{type(exc).__name__}: {exc}") from exc
+            routes = self._routes
+            if head in routes:
+                signer = self.signer
+                if signer is not None:
+                    payload = data[HEADER_LEN + TAG_LEN:]
+                    if len(data) < HEADER_LEN + TAG_LEN or not signer.verify(
+                            head, payload, data[HEADER_LEN:HEADER_LEN + TAG_LEN]):
+                        raise BadSignature("signature does not match SECRET_KEY or SECRET_KEY_FALLBACKS "
+                                           "(a value planted or altered in the store, or signed for another cache)")
+                else:
+                    payload = data[HEADER_LEN:]
+                decompress = routes[head]
+                try:
+                    return self._own_loads(payload if decompress is None else decompress(payload))
+                except Exception as exc:  # noqa: BLE001
+                    raise CorruptValue(f"{type(exc).__name__}: {exc}") from exc
         size = len(data)
         if size < HEADER_LEN or data[0] != MAGIC:
             raise CorruptValue(f"truncated header ({size} bytes)")
