@@ -29,6 +29,9 @@ from typing import Any, ClassVar
 from django.core.cache.backends.base import BaseCache
 
 from django_altcache.conf import CacheConfigError, Parsed, Spec
+from django_altcache.codecs import Codec
+from django_altcache.codecs.declared import NAMES as CODEC_NAMES
+from django_altcache.codecs.declared import codec_of
 from django_altcache.conf.alias import guess_alias
 from django_altcache.conf.resilience import Resilience, resilience_of
 
@@ -95,6 +98,15 @@ class AltCache(BaseCache, metaclass=_Building):
             return
         self._guard = Guard(name, self.resilience, errors=errors, make_error=make_error, is_outage=is_outage,
                             after_outage=after_outage, breakers=breakers)
+
+    # -- codecs ----------------------------------------------------------------------------
+    def _init_codec(self, location: Any, params: Any) -> Codec | None:
+        """The codec the OPTIONS ask for (SERIALIZER, COMPRESSOR, SIGN_VALUES...), or None for
+        Django's bytes; signed values are salted with the cache's alias."""
+        if not self._parsed.given & CODEC_NAMES:
+            return None
+        salt = guess_alias(location, params, first=True) or "default"
+        return codec_of(self._parsed, salt, params.get("OPTIONS"))
 
     # -- health ------------------------------------------------------------------------------
     def servers_description(self) -> list[str]:

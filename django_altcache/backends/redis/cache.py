@@ -28,7 +28,7 @@ from django_altcache.conf.resilience import (
 
 from .._shared.keys import FastKeysMixin, is_clean, quiet_for_clean_keys
 from ..base import AltCache, PingResult, round_trip
-from . import djangoredis, extras, options, pools, structures
+from . import codec, djangoredis, extras, options, pools, structures
 from .client import RedisCacheClient
 from .extras import ExtrasMixin
 from .protocol import glob_escape
@@ -118,6 +118,8 @@ class RedisCache(StructuresMixin, ExtrasMixin, AltCache, FastKeysMixin, DjangoRe
             self._servers = self._servers[:1]  # django-redis's Sentinel LOCATION may list the service twice
         self._clear_prefix_only = parsed[options.CLEAR_PREFIX_ONLY]
         self._serializer = parsed[options.SERIALIZER]
+        self._codec = self._init_codec(server, params)
+        self._serializer = codec.serializer_for(self._serializer, self._codec)
         self._class = RedisCacheClient
         self._options = params.get("OPTIONS") or {}  # Django's attribute (read by code written for Django)
         if "REVERSE_KEY_FUNCTION" in params:
