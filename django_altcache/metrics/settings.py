@@ -10,7 +10,7 @@ first request.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,16 +44,21 @@ class MetricsSettings:
     trace_keys: TraceKeys = "raw"
 
 
+def _importable(module: str) -> bool:
+    # Imported, not just found: a broken install fails here, at start-up, too.
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
 def _prometheus_installed() -> bool:
-    return importlib.util.find_spec("prometheus_client") is not None
+    return _importable("prometheus_client")
 
 
 def _require(module: str, extra: str, what: str) -> None:
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except ImportError:  # a missing parent package ("opentelemetry" for "opentelemetry.trace")
-        found = False
-    if not found:
+    if not _importable(module):
         raise ValueError(f"{what} needs the {module.split('.')[0]!r} package: "
                          f"pip install \"django-altcache[{extra}]\"")
 

@@ -170,6 +170,7 @@ def test_parse_metrics_errors(raw: object, message: str) -> None:
 def test_a_missing_exporter_library_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
+    monkeypatch.setitem(sys.modules, "opentelemetry.trace", None)
     with pytest.raises(ValueError, match=r"pip install \"django-altcache\[prometheus\]\""):
         parse_metrics({"prometheus": True})
     with pytest.raises(ValueError, match=r"django-altcache\[otel\]"):
