@@ -60,3 +60,7 @@ class DummyCache(InlineAsyncMixin, FastKeysMixin, BaseCache):
 
     def clear(self) -> None:
         pass
+
+    def server_stats(self) -> dict[str, Any]:
+        """Nothing is stored, so there is nothing to report."""
+        return {}

@@ -317,6 +317,12 @@ class MemcachedCache(PingMixin, FastKeysMixin, django_memcached.BaseMemcachedCac
     adecr_version = _in_thread("decr_version")
     aclear = _in_thread("clear")
 
+    def server_stats(self) -> dict[str, Any]:
+        """memcached's ``stats`` summed over the servers, for ``cachestats``."""
+        from django_altcache.metrics import server_stats
+
+        return server_stats.memcached(self._handle.get())
+
 
 class PyMemcacheCache(MemcachedCache, django_memcached.PyMemcacheCache):
     """Drop-in for django.core.cache.backends.memcached.PyMemcacheCache."""

@@ -247,6 +247,12 @@ class RedisCache(PingMixin, FastKeysMixin, DjangoRedisCache):
     async def adelete_pattern(self, pattern: str, version: int | None = None, itersize: int | None = None) -> int:
         return await self._cache.adelete_pattern(self._pattern(pattern, version), itersize)
 
+    def server_stats(self) -> dict[str, Any]:
+        """The leader's ``INFO`` (hits, misses, evictions, memory, keys), for ``cachestats``."""
+        from django_altcache.metrics import server_stats
+
+        return server_stats.redis(self._cache._leader)
+
     # -- key patterns -------------------------------------------------------------------
     def _pattern(self, search: str, version: int | None) -> str:
         version = self.version if version is None else version
