@@ -2,11 +2,12 @@
 
 Two layers, neither touching the network:
 
-- every CACHES entry whose backend is ours or Django's own gets its OPTIONS validated
-  (``optioncheck``): unknown names with the likely intended one, wrong types and
-  values, contradicting options;
-- each of our caches is built (a failure is ``E001``) and asked for its own
-  backend-specific checks (``check_backend(alias) -> list[CheckMessage]``).
+- every CACHES entry whose backend is ours or Django's own gets its OPTIONS judged by the
+  same declared ``Spec`` our backend parses them with (``django_altcache.conf``): unknown names
+  with the likely intended one, wrong types and values, contradicting options. An error id is
+  only for settings that certainly fail at run time; Django's own documented settings pass;
+- each of our caches is built (a failure is ``E001``, unless the same setting was already
+  reported) and asked for its own backend-specific checks (``check_backend(alias)``, optional).
 
 Ids:
     E001  the cache cannot be created (its error names the setting)
@@ -19,7 +20,7 @@ Ids:
     W303  option with no effect given the other options or the LOCATION
     W304  a timeout turned off (a stalled server would block requests)
     W300  the OPTIONS could not be validated (a bug here; the check itself never raises)
-Backend-specific: W010 (filebased), E101 (redis), W201 (memcached).
+Backend-specific: W010 (filebased).
 """
 
 from __future__ import annotations
@@ -30,19 +31,10 @@ from typing import Any
 from django.core import checks
 from django.core.cache import caches
 
-from .optioncheck import (
-    CONFLICT,
-    ERROR,
-    NO_EFFECT,
-    OPTIONS_TYPE,
-    UNBOUNDED,
-    UNKNOWN,
-    VALUE,
-    WARNING,
-    Finding,
-    identify,
-    validate,
-)
+from .conf import CacheConfigError, Spec
+from .conf.errors import setting_path
+from .conf.families import Backend, identify
+from .conf.findings import CONFLICT, ERROR, NO_EFFECT, OPTIONS_TYPE, UNBOUNDED, UNKNOWN, VALUE, WARNING, Finding
 
 IDS: dict[tuple[str, str], str] = {
     (ERROR, OPTIONS_TYPE): "django_altcache.E300",
@@ -56,35 +48,47 @@ IDS: dict[tuple[str, str], str] = {
 }
 
 
-def option_path(alias: str, path: tuple[Any, ...]) -> str:
-    return f"CACHES[{alias!r}]['OPTIONS']" + "".join(f"[{key!r}]" for key in path)
+def spec_for(backend: Backend) -> Spec:
+    """The declared options of a backend family (ours and Django's share them)."""
+    family = backend.family
+    if family == "redis":
+        from .backends.redis.options import SPEC
+        return SPEC
+    if family in ("pymemcache", "pylibmc"):
+        from .backends.memcached.options import PYLIBMC_SPEC, PYMEMCACHE_SPEC
+        return PYMEMCACHE_SPEC if family == "pymemcache" else PYLIBMC_SPEC
+    if family == "db":
+        from .backends.db.options import SPEC as DB_SPEC
+        return DB_SPEC
+    from .conf import common
+    return {"locmem": common.LOCMEM, "filebased": common.FILEBASED, "dummy": common.DUMMY}[family]
 
 
 def to_message(alias: str, finding: Finding) -> checks.CheckMessage:
     cls = checks.Error if finding.level == ERROR else checks.Warning
-    return cls(f"{option_path(alias, finding.path)}: {finding.message}", hint=finding.hint,
+    return cls(f"{setting_path(finding.setting, alias)}: {finding.message}", hint=finding.hint,
                obj=f"CACHES[{alias!r}]", id=IDS[(finding.level, finding.kind)])
 
 
-def check_options(alias: str, params: Any) -> tuple[list[checks.CheckMessage], set[str]]:
-    """Messages for one entry's OPTIONS, and the option paths already reported as errors
-    (so the same mistake, met again when the cache is built, is not reported twice)."""
+def check_options(alias: str, params: Any) -> tuple[list[checks.CheckMessage], set[tuple[Any, ...]]]:
+    """Messages for one entry's OPTIONS, and the settings (paths) already reported as errors,
+    so the same mistake, met again when the cache is built, is not reported twice."""
     if not isinstance(params, Mapping):
         return [], set()
     backend = identify(str(params.get("BACKEND", "")))
     if backend is None:
         return [], set()
     try:
-        findings = validate(params, backend)
+        findings = spec_for(backend).check(params, backend)
     except Exception as exc:  # noqa: BLE001 - a check must never crash `manage.py check`
         return [checks.Warning(f"CACHES[{alias!r}]['OPTIONS'] could not be validated: {type(exc).__name__}: {exc}",
                                obj=f"CACHES[{alias!r}]", id="django_altcache.W300")], set()
-    reported = {option_path(alias, finding.path[:1]) for finding in findings if finding.level == ERROR}
+    reported = {finding.setting[:2] for finding in findings if finding.level == ERROR}
     return [to_message(alias, finding) for finding in findings], reported
 
 
-def _already_reported(text: str, reported: set[str]) -> bool:
-    return any(path in text for path in reported)
+def _already_reported(exc: BaseException, reported: set[tuple[Any, ...]]) -> bool:
+    return isinstance(exc, CacheConfigError) and exc.path[:2] in reported
 
 
 @checks.register(checks.Tags.caches)
@@ -101,19 +105,16 @@ def check_altcache_caches(app_configs: Any = None, **kwargs: Any) -> list[checks
         try:
             cache = caches[alias]
         except Exception as exc:  # noqa: BLE001 - any construction error, never a crash of the check
-            text = str(exc).replace("CACHES[...]", f"CACHES[{alias!r}]")
-            if not _already_reported(text, reported):
+            if not _already_reported(exc, reported):
+                text = str(exc.for_alias(alias) if isinstance(exc, CacheConfigError) else exc)
                 messages.append(checks.Error(text, obj=f"CACHES[{alias!r}]", id="django_altcache.E001"))
             continue
         check = getattr(cache, "check_backend", None)
         if check is None:
             continue
         try:
-            backend_messages = check(alias)
+            messages.extend(check(alias))
         except Exception as exc:  # noqa: BLE001 - as above
-            backend_messages = [checks.Error(f"CACHES[{alias!r}]: its backend check failed: "
-                                             f"{type(exc).__name__}: {exc}",
-                                             obj=f"CACHES[{alias!r}]", id="django_altcache.E001")]
-        messages.extend(message for message in backend_messages
-                        if not (message.is_serious() and _already_reported(message.msg, reported)))
+            messages.append(checks.Error(f"CACHES[{alias!r}]: its backend check failed: {type(exc).__name__}: {exc}",
+                                         obj=f"CACHES[{alias!r}]", id="django_altcache.E001"))
     return messages

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from django_altcache.backends.resilience import CacheUnavailable
+from django_altcache.exceptions import CacheUnavailable
 
 
 def timed(call: Callable[[], Any]) -> tuple[Any, float]:

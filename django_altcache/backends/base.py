@@ -1,41 +1,129 @@
-"""Shared by our backends: logging, ``ping()`` and the resilience hook.
+"""``AltCache``: what every django-altcache backend is, on top of Django's ``BaseCache``.
 
-Every backend subclasses Django's own class for its kind where Django keys
-behaviour on the class (isinstance checks in checks, createcachetable, test-db
-creation), and ``django.core.cache.backends.base.BaseCache`` otherwise, so
-``make_key``/``validate_key``/``get_backend_timeout`` keep Django's meaning.
+Every backend subclasses Django's own class for its kind where Django keys behaviour on the
+class (isinstance checks in checks, createcachetable, test-db creation), and ``AltCache``
+before it, so ``make_key``/``validate_key``/``get_backend_timeout`` keep Django's meaning.
+
+The contract, written once here:
+
+- ``spec``: the backend's declared options (``django_altcache.conf.Spec``). ``__new__`` parses
+  the entry's OPTIONS with it (memoized per OPTIONS dict) into ``self._parsed``, so a bad
+  option fails when the cache is built, naming the setting; ``__init__`` reads its values.
+- the guard (``_shared/guard.py``): when the options ask for fail-soft, circuit breakers or
+  metrics, the instance is of the class's *guarded variant*; ``__init__`` calls
+  ``_init_guard(...)`` with its library's outage errors. Otherwise nothing wraps anything.
+- health: ``servers_description()`` (the servers as configured, no secrets), ``ping()`` (a
+  real round trip that bypasses fail-soft and breakers, raising the library's exception),
+  ``breaker_states()``.
+- async twins: each backend picks one policy per operation (``_shared/twins.py``).
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Any
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from .resilience import PingResult, ResilienceState, round_trip
+from django.core.cache.backends.base import BaseCache
 
-logger = logging.getLogger("django_altcache")
+from django_altcache.conf import CacheConfigError, Parsed, Spec
+from django_altcache.conf.alias import guess_alias
+from django_altcache.conf.resilience import Resilience, resilience_of
+
+from ._shared.breaker import logger
+from ._shared.guard import Guard, bypass, guarded_variant
+
+__all__ = ["AltCache", "PingResult", "logger"]
 
 
-class PingMixin:
-    """``ping()``: a real set/get/delete round trip that bypasses fail-soft.
+@dataclass
+class PingResult:
+    latency: float  # seconds for set + get + delete
+    servers: list[str]  # what the round trip reached, as the user configured them
 
-    Raises the library's own exception when the cache cannot be reached. Backends
-    with several servers override it to reach each one.
-    """
 
-    _resilience: ResilienceState | None = None
+class _Building(type):
+    """Names the alias in a configuration error raised while a cache is built."""
 
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except CacheConfigError as exc:
+            location = args[0] if args else kwargs.get("location")
+            params = args[1] if len(args) > 1 else kwargs.get("params")
+            alias = exc.alias or (guess_alias(location, params) if isinstance(params, dict) else None)
+            raise CacheConfigError(exc.detail, exc.path, location=location, alias=alias) from None
+
+
+class AltCache(BaseCache, metaclass=_Building):
+    spec: ClassVar[Spec]
+    _parsed: Parsed
+    _guard: Guard | None = None
+
+    def __new__(cls, location: Any = None, params: Any = None, *args: Any, **kwargs: Any) -> AltCache:
+        options = params.get("OPTIONS") if isinstance(params, dict) else None
+        parsed = cls.spec.parse(options)
+        target: type = cls
+        if "_bare" not in cls.__dict__ and cls.needs_guard(parsed):
+            target = guarded_variant(cls)
+        self = super().__new__(target)
+        self._parsed = parsed
+        return self
+
+    # -- the guard -------------------------------------------------------------------------
+    @classmethod
+    def needs_guard(cls, parsed: Parsed) -> bool:
+        """Whether these options ask for anything the guard does (else: no wrapper at all)."""
+        return not cls.spec.serverless and resilience_of(parsed).active
+
+    @property
+    def resilience(self) -> Resilience:
+        return resilience_of(self._parsed)
+
+    def _init_guard(self, name: str, *, errors: tuple[type[BaseException], ...],
+                    make_error: Callable[[str], BaseException],
+                    is_outage: Callable[[BaseException], bool] | None = None,
+                    after_outage: Callable[[BaseException, bool], None] | None = None,
+                    breakers: bool = True) -> None:
+        """Called at the end of ``__init__`` by backends with a server; a no-op when unguarded.
+
+        ``name`` identifies the servers (breakers are shared by every instance with the same name).
+        """
+        if "_bare" not in type(self).__dict__:
+            return
+        self._guard = Guard(name, self.resilience, errors=errors, make_error=make_error, is_outage=is_outage,
+                            after_outage=after_outage, breakers=breakers)
+
+    # -- health ------------------------------------------------------------------------------
     def servers_description(self) -> list[str]:
         """The servers this cache talks to, as configured (no secrets)."""
         return []
 
     def ping(self) -> PingResult:
-        return round_trip(self, self.servers_description())  # type: ignore[arg-type]
+        """A set/get/delete round trip that bypasses fail-soft; the library's exception on failure."""
+        return round_trip(self, self.servers_description())
 
     def breaker_states(self) -> dict[str, Any]:
         """``{"reads": "closed"|"open", "writes": ...}``, empty without a breaker."""
-        state = self._resilience
-        if state is None:
-            return {}
-        return {f"{side}s": ("open" if breaker.is_open else "closed")
-                for side, breaker in state.breakers.items() if breaker is not None}
+        return self._guard.states() if self._guard is not None else {}
+
+
+def round_trip(cache: BaseCache, servers: list[str]) -> PingResult:
+    """set/get/delete of a fresh probe key, unguarded.
+
+    Raises the library's exception when the server cannot be reached, and ``RuntimeError``
+    when it answers wrongly (a read that does not return what was written).
+    """
+    key = f"altcache-ping:{uuid.uuid4().hex}"
+    value = uuid.uuid4().hex
+    started = time.perf_counter()
+    with bypass(cache):
+        cache.set(key, value, 30)
+        read = cache.get(key)
+        cache.delete(key)
+    latency = time.perf_counter() - started
+    if read != value:
+        raise RuntimeError(f"probe key written but read back as {read!r}")
+    return PingResult(latency, servers)

@@ -12,11 +12,16 @@ from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 
-from ._inline import InlineAsyncMixin
-from ._keys import FastKeysMixin
+from django_altcache.conf.common import DUMMY
+
+from ._shared.keys import FastKeysMixin
+from ._shared.twins import InlineAsyncMixin
+from .base import AltCache
 
 
-class DummyCache(InlineAsyncMixin, FastKeysMixin, BaseCache):
+class DummyCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
+    spec = DUMMY
+
     def __init__(self, host: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._init_fast_keys()

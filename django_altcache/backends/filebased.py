@@ -35,7 +35,6 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from hashlib import md5
-from threading import Lock
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -43,34 +42,27 @@ from django.core import checks
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.filebased import FileBasedCache as DjangoFileBasedCache
 
+from django_altcache.conf.common import FILEBASED
+
 from . import _files
 from ._files import Busy, CorruptEntry
-from ._keys import FastKeysMixin
-from .base import logger
+from ._shared.keys import FastKeysMixin
+from ._shared.registry import ProcessRegistry
+from .base import AltCache, logger
 
 T = TypeVar("T")
 _MISSING: Any = object()
-_states: dict[str, _files.DirState] = {}
-_states_lock = Lock()
+# One state per directory and process; a forked child resets the states its instances hold.
+_states: ProcessRegistry[_files.DirState] = ProcessRegistry(on_fork=lambda state: state.forked())
 
 
 def _state_for(directory: str) -> _files.DirState:
-    with _states_lock:
-        return _states.setdefault(directory, _files.DirState())
+    return _states.get(directory, _files.DirState)
 
 
-def _after_fork_in_child() -> None:
-    global _states_lock
-    _states_lock = Lock()
-    for state in _states.values():
-        state.forked()
+class FileBasedCache(AltCache, FastKeysMixin, DjangoFileBasedCache):
+    spec = FILEBASED
 
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-class FileBasedCache(FastKeysMixin, DjangoFileBasedCache):
     def __init__(self, dir: Any, params: dict[str, Any]) -> None:
         super().__init__(dir, params)  # abspath, and the directory created 0o700 as Django does
         self._init_fast_keys()

@@ -12,10 +12,10 @@ Cheaper than Django's:
 - values of the exact immutable types str, int, float, bool and None are stored
   as they are: copying them through pickle buys no isolation. Anything else,
   including ``bytes``, is stored pickled, so a stored ``bytes`` always means "pickle".
-- keys are built and checked inline (``_keys.FastKeysMixin``);
+- keys are built and checked inline (``_shared/keys.py``);
 - ``get_many``/``set_many``/``delete_many`` take the lock once for the batch;
 - ``incr_version`` keeps the entry's expiry (Django's gives it the default timeout);
-- async twins run inline (``_inline.InlineAsyncMixin``): a short lock, no I/O.
+- async twins run inline (``_shared/twins.py``): a short lock, no I/O.
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 
-from ._inline import InlineAsyncMixin
-from ._keys import FastKeysMixin
+from django_altcache.conf.common import LOCMEM
+
+from ._shared.keys import FastKeysMixin
+from ._shared.twins import InlineAsyncMixin
+from .base import AltCache
 
 # Per-process stores keyed by LOCATION, as in Django, so every thread's instance of
 # an alias (and any alias with the same LOCATION) sees the same data.
@@ -42,7 +45,8 @@ _AS_IS = frozenset({str, int, float, bool, type(None)})
 _MISSING: Any = object()
 
 
-class LocMemCache(InlineAsyncMixin, FastKeysMixin, BaseCache):
+class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
+    spec = LOCMEM
     pickle_protocol = pickle.HIGHEST_PROTOCOL
 
     def __init__(self, name: str, params: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from django_altcache.backends.resilience import reset_breakers
+from django_altcache.backends._shared.breaker import reset_breakers
 from django_altcache.management.commands.cachecheck import mask
 from tests._servers.base import free_port
 from tests._servers.memcached import MemcachedServer, memcached_server

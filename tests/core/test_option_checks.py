@@ -19,8 +19,8 @@ from django.test import override_settings
 
 from django_altcache.backends.redis import RedisCache
 from django_altcache.checks import check_altcache_caches
-from django_altcache.optioncheck.findings import suggest
-from django_altcache.optioncheck.library import init_keywords
+from django_altcache.conf.findings import suggest
+from django_altcache.conf.library import init_keywords
 
 OURS = "django_altcache.backends"
 DJANGO = "django.core.cache.backends"
@@ -155,11 +155,13 @@ def test_culling_options_on_redis_and_memcached_are_errors() -> None:
 def test_redis_types_and_values() -> None:
     message = one(REDIS, {"socket_timeout": "5"})
     assert message.id == "django_altcache.E302"
-    assert message.msg == "CACHES['c']['OPTIONS']['socket_timeout']: expected a number or None, got '5'"
+    assert message.msg == "CACHES['c']['OPTIONS']['socket_timeout']: expected a number of seconds or None, got '5'"
     # Types come from redis-py's own annotations.
     assert one(REDIS, {"retry_on_timeout": "yes"}).msg.endswith("expected True or False, got 'yes'")
     assert "expected a string or None, got 5" in one(REDIS, {"client_name": 5}).msg
     assert one(REDIS, {"db": -1}).id == "django_altcache.E302"
+    assert one(REDIS, {"db": "ten"}).id == "django_altcache.E302"
+    assert messages(REDIS, {"db": "10"}) == []  # redis-py sends it as text: SELECT 10 works
     assert one(REDIS, {"max_connections": 0}).id == "django_altcache.E302"
     assert one(REDIS, {"clear_prefix_only": "yes"}).id == "django_altcache.E302"
     message = one(REDIS, {"decode_responses": True})
@@ -282,7 +284,7 @@ CLEAN = {
                           "health_check_interval": 10, "max_connections": 50, "client_name": "web",
                           "pool_class": "redis.BlockingConnectionPool", "timeout": 3,
                           "async_options": {"max_connections": 10, "timeout": 1}, "clear_prefix_only": True,
-                          "serializer": "django_altcache.backends.redis.commands.RedisSerializer"}},
+                          "serializer": "django_altcache.backends.redis.RedisSerializer"}},
     "tls": {"BACKEND": f"{OURS}.redis.RedisCache", "LOCATION": "rediss://127.0.0.1:6380",
             "OPTIONS": {"ssl_ca_certs": "/etc/ca.pem", "ssl_cert_reqs": "required", "ssl_check_hostname": False}},
     "sentinel": {"BACKEND": f"{OURS}.redis.RedisCache", "LOCATION": "sentinel://127.0.0.1:26379/mymaster?db=0",
@@ -320,3 +322,13 @@ class NotABackend(BaseCache):
 
     def __init__(self, location: Any, params: Any) -> None:
         super().__init__(params)
+
+
+def test_the_options_doc_is_generated_from_the_declarations() -> None:
+    from django_altcache import optiondocs
+
+    text = optiondocs.render()
+    assert optiondocs.path().read_text() == text, "run: python -m django_altcache.optiondocs"
+    for spec in optiondocs.specs().values():
+        for option in spec.options.values():
+            assert f"| `{option.name}` |" in text and option.doc

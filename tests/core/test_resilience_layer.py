@@ -13,13 +13,15 @@ from typing import Any
 
 import pytest
 
-from django_altcache.backends.resilience import (
-    BreakerSettings,
-    CircuitBreaker,
-    RateLimitedLog,
-    parse_resilience,
-)
-from django_altcache.options import CacheConfigError, options_of
+from django_altcache.backends._shared.breaker import CircuitBreaker, RateLimitedLog
+from django_altcache.backends.redis.options import SPEC as REDIS_SPEC
+from django_altcache.conf import CacheConfigError
+from django_altcache.conf.common import LOCMEM
+from django_altcache.conf.resilience import BreakerSettings, Resilience, resilience_of
+
+
+def parse_resilience(options: dict[str, Any] | None) -> Resilience:
+    return resilience_of(REDIS_SPEC.parse(options))
 
 
 def test_defaults_install_nothing() -> None:
@@ -46,14 +48,23 @@ def test_fail_soft_brings_the_breaker_and_it_can_be_turned_off() -> None:
 ])
 def test_bad_values_name_the_option(options: dict[str, Any], named: str) -> None:
     with pytest.raises(CacheConfigError, match=rf"\['OPTIONS'\]\['{named}'\]"):
-        parse_resilience(options, "redis://x")
+        parse_resilience(options)
 
 
 def test_resilience_options_never_reach_the_client_library() -> None:
     params = {"OPTIONS": {"IGNORE_EXCEPTIONS": True, "CIRCUIT_BREAKER": True,
                           "LOG_IGNORED_EXCEPTIONS": 5, "socket_timeout": 1}}
-    assert options_of(params) == {"socket_timeout": 1}
+    assert REDIS_SPEC.parse(params["OPTIONS"]).rest == {"socket_timeout": 1}
     assert params["OPTIONS"]["IGNORE_EXCEPTIONS"] is True  # the user's settings are not mutated
+
+
+def test_a_parse_is_reused_per_options_dict_until_the_dict_changes() -> None:
+    options: dict[str, Any] = {"IGNORE_EXCEPTIONS": True, "CIRCUIT_BREAKER": {"failures": 2}}
+    first = LOCMEM.parse(options)
+    assert LOCMEM.parse(options) is first  # Django copies params per instance, not OPTIONS
+    options["CIRCUIT_BREAKER"]["failures"] = 5  # changed in place: parsed again
+    assert resilience_of(LOCMEM.parse(options)).breaker == BreakerSettings(5, 0.5)
+    assert LOCMEM.parse(dict(options)) is not LOCMEM.parse(options)
 
 
 def test_breaker_opens_after_consecutive_failures_only() -> None:

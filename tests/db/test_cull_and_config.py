@@ -7,7 +7,7 @@ from django.core.cache import caches
 from django.test.utils import override_settings
 
 from django_altcache.backends.db import DatabaseCache
-from django_altcache.options import CacheConfigError
+from django_altcache.conf import CacheConfigError
 
 from .conftest import rows
 

@@ -30,8 +30,9 @@ from django.test.utils import override_settings
 from django_altcache.backends.db import DatabaseCache
 from django_altcache.backends.db.connect import QueryTimeout, ServerUnreachable
 from django_altcache.backends.db.watchdog import Watchdog, identify
-from django_altcache.backends.resilience import CacheUnavailable, reset_breakers
-from django_altcache.options import CacheConfigError
+from django_altcache.backends._shared.breaker import reset_breakers
+from django_altcache.exceptions import CacheUnavailable
+from django_altcache.conf import CacheConfigError
 from tests._servers.base import ManagedServer
 from tests._servers.mariadb import mariadb_server
 from tests._servers.postgres import postgres_server

@@ -9,7 +9,7 @@ from django.core.cache.backends import memcached as django_memcached
 
 from django_altcache.backends.memcached import PyLibMCCache, PyMemcacheCache
 from django_altcache.backends.memcached import drivers
-from django_altcache.options import CacheConfigError
+from django_altcache.conf import CacheConfigError
 
 
 @pytest.mark.parametrize(
@@ -126,9 +126,19 @@ def test_user_options_are_not_mutated():
 
 
 def test_check_warns_when_timeouts_are_disabled():
-    assert PyMemcacheCache("127.0.0.1:1", {}).check_backend("default") == []
-    assert PyLibMCCache("127.0.0.1:1", {}).check_backend("default") == []
-    [warning] = PyMemcacheCache("127.0.0.1:1", {"OPTIONS": {"timeout": None}}).check_backend("mc")
-    assert warning.id == "django_altcache.W201" and "timeout" in warning.msg and "CACHES['mc']" in warning.msg
-    [warning] = PyLibMCCache("127.0.0.1:1", {"OPTIONS": {"behaviors": {"receive_timeout": 0}}}).check_backend("mc")
-    assert "behaviors.receive_timeout" in warning.msg
+    from django.test import override_settings
+
+    from django_altcache.checks import check_altcache_caches
+
+    def check(backend, options):
+        entry = {"BACKEND": f"django_altcache.backends.memcached.{backend}", "LOCATION": "127.0.0.1:1",
+                 "OPTIONS": options}
+        with override_settings(CACHES={"default": entry}):
+            return check_altcache_caches()
+
+    assert check("PyMemcacheCache", {}) == [] and check("PyLibMCCache", {}) == []
+    [warning] = check("PyMemcacheCache", {"timeout": None})
+    assert warning.id == "django_altcache.W304" and warning.msg.startswith("CACHES['default']['OPTIONS']['timeout']")
+    [warning] = check("PyLibMCCache", {"behaviors": {"receive_timeout": 0}})
+    assert warning.id == "django_altcache.W304"
+    assert warning.msg.startswith("CACHES['default']['OPTIONS']['behaviors']['receive_timeout']")

@@ -101,7 +101,7 @@ def test_default_placement_is_djangos_so_a_switch_keeps_the_cache(cache_for, lib
 
 
 def test_incr_with_server_down_raises_never_returns_false(cache_for, library, own_memcached):
-    from django_altcache.backends.resilience import CacheUnavailable
+    from django_altcache.exceptions import CacheUnavailable
 
     cache = build(cache_for, library, [own_memcached])
     soft = build(cache_for, library, [own_memcached], IGNORE_EXCEPTIONS=True)

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from django_altcache.backends.resilience import CacheUnavailable, reset_breakers
+from django_altcache.backends._shared.breaker import reset_breakers
+from django_altcache.exceptions import CacheUnavailable
 from tests.outage import p99
 
 from .stats import server_stats

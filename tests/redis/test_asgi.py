@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import AsyncClient, override_settings
 
-from django_altcache.backends.redis import connection
+from django_altcache.backends.redis import pools
 from tests.redis import asgi_urls
 
 
@@ -44,7 +44,7 @@ def test_pools_of_closed_loops_are_released(cache_for: Any, redis_url: str) -> N
         asyncio.run(cache.aset("k", 1))
     asyncio.run(cache.aget("k"))  # a new loop sweeps the closed ones
     gc.collect()
-    closed = [loop for loop in connection.ASYNC._by_loop if loop.is_closed()]
+    closed = [loop for loop in pools.ASYNC._by_loop if loop.is_closed()]
     assert len(closed) <= 1  # only the last loop, until the next one registers
 
 

@@ -13,7 +13,7 @@ import redis
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 
 from django_altcache.backends.redis import RedisCache, RedisCacheClient
-from django_altcache.options import CacheConfigError
+from django_altcache.conf import CacheConfigError
 from tests._servers.redis import RedisTLSServer, redis_tls_server
 from tests.conftest import dedicated
 
@@ -166,17 +166,17 @@ def test_rediss_refuses_a_certificate_it_cannot_verify(tls_redis: RedisTLSServer
     ("sentinel://127.0.0.1:26379/svc?db=x", "db must be an integer"),
 ])
 def test_bad_location_names_the_setting(location: str, fragment: str) -> None:
-    cache = RedisCache(location, {})
-    with pytest.raises(CacheConfigError, match=fragment):
-        cache._cache  # noqa: B018
-    errors = cache.check_backend("default")
-    assert errors and "CACHES['default']" in errors[0].msg
+    # Refused when the cache is built (Django's own backend would fail at the first call).
+    with pytest.raises(CacheConfigError, match=fragment) as raised:
+        RedisCache(location, {})
+    assert raised.value.path == ("LOCATION",)
+    assert str(raised.value.for_alias("default")).startswith("CACHES['default']['LOCATION']")
 
 
 @pytest.mark.parametrize("option", ["pool_class", "parser_class", "serializer", "async_pool_class"])
 def test_a_bad_import_names_the_option(redis_url: str, option: str) -> None:
     with pytest.raises(CacheConfigError, match=f"'{option}'.*cannot import 'nope.Nope'"):
-        RedisCache(redis_url, {"OPTIONS": {option: "nope.Nope"}})._cache  # noqa: B018
+        RedisCache(redis_url, {"OPTIONS": {option: "nope.Nope"}})
 
 
 def test_key_warnings_still_raised(cache: RedisCache) -> None:
@@ -213,23 +213,34 @@ def test_custom_key_function_and_subclass_hooks_are_honoured(redis_url: str, pre
 
 
 def test_sentinel_location_syntax() -> None:
-    from django_altcache.backends.redis import connection
+    from django_altcache.backends.redis import options
 
-    topology = connection.parse("sentinel://u:p%40ss@127.0.0.1:1,127.0.0.2:2/svc?db=3", {})
+    location = "sentinel://u:p%40ss@127.0.0.1:1,127.0.0.2:2/svc?db=3"
+    topology = options.topology_of(location, options.SPEC.parse({}))
     assert topology.kind == "sentinel" and topology.service_name == "svc"
     assert topology.sentinels == [("127.0.0.1", 1), ("127.0.0.2", 2)]
     assert (topology.pool_options["db"], topology.pool_options["username"],
             topology.pool_options["password"]) == (3, "u", "p@ss")
     cache = RedisCache("sentinel://127.0.0.1:1,127.0.0.2:2/svc", {})
     assert cache._servers == ["sentinel://127.0.0.1:1,127.0.0.2:2/svc"]  # commas are not servers here
+    # Schemes are case-insensitive (RFC 3986): an upper-cased Sentinel URL is one Sentinel LOCATION.
+    upper = RedisCache("SENTINEL://127.0.0.1:1,127.0.0.2:2/svc", {})
+    assert upper._servers == ["SENTINEL://127.0.0.1:1,127.0.0.2:2/svc"] and upper._topology.kind == "sentinel"
+    assert RedisCache("REDIS://127.0.0.1:6379/0", {})._topology.kind == "servers"
 
 
 def test_system_check_reports_a_bad_location() -> None:
-    from django.core import checks
+    from django.core.cache import caches as handler
     from django.test import override_settings
+
+    from django_altcache.checks import check_altcache_caches
 
     caches = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
               "bad": {"BACKEND": "django_altcache.backends.redis.RedisCache", "LOCATION": "http://x"}}
     with override_settings(CACHES=caches):
-        errors = [e for e in checks.run_checks(tags=[checks.Tags.caches]) if e.id == "django_altcache.E101"]
-    assert len(errors) == 1 and "CACHES['bad']" in errors[0].msg and "redis://" in errors[0].msg
+        # Our check (Django's own cache checks build every cache first, and let this escape).
+        errors = [e for e in check_altcache_caches() if e.id == "django_altcache.E001"]
+        assert len(errors) == 1 and "CACHES['bad']" in errors[0].msg and "redis://" in errors[0].msg
+        # Built by Django: the error names the alias too.
+        with pytest.raises(CacheConfigError, match=r"^CACHES\['bad'\]\['LOCATION'\]: 'http://x' must start"):
+            handler["bad"]

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import redis
 
-from django_altcache.backends.resilience import CacheUnavailable, reset_breakers
+from django_altcache.backends._shared.breaker import reset_breakers
+from django_altcache.exceptions import CacheUnavailable
 from tests._servers.redis import RedisServer, redis_server
 from tests.conftest import dedicated
 from tests.outage import EXPECTED, every_operation, p99, timed, until_hit

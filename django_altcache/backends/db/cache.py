@@ -23,7 +23,6 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, InvalidCacheKey
 from django.core.cache.backends.db import BaseDatabaseCache
@@ -38,19 +37,11 @@ from django.db import (
 )
 from django.utils import timezone
 
-from ...options import options_of, pop_option, probability
-from ..base import PingMixin, logger
-from ..resilience import PingResult, install_resilience
+from .._shared.twins import in_thread, twins
+from ..base import AltCache, PingResult, logger
+from . import options
 from .dialects import Dialect, dialect_for
-from .guard import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_QUERY_TIMEOUT,
-    Timeouts,
-    is_outage,
-    run_guarded,
-    seconds_or_none,
-)
-from .schema import check_table_name, truthy
+from .guard import is_outage, run_guarded
 
 T = TypeVar("T")
 
@@ -68,44 +59,23 @@ LOCKED_RETRIES = 6
 CORRUPT = (ValueError, EOFError, pickle.UnpicklingError)  # binascii.Error is a ValueError
 
 
-def _in_thread(name: str) -> Callable[..., Any]:
-    """The async twin of ``name``: the class's sync method in Django's DB thread.
-
-    The class's method, not the instance attribute: with fail-soft on, the resilience
-    layer wraps the instance's sync and async methods alike, and an async wrapper
-    calling a sync wrapper would count every failure (and success) twice.
-    """
-    async def method(self: DatabaseCache, *args: Any, **kwargs: Any) -> Any:
-        sync = getattr(type(self), name).__get__(self)
-        return await sync_to_async(sync, thread_sensitive=True)(*args, **kwargs)
-
-    method.__name__ = method.__qualname__ = "a" + name
-    return method
-
-
-class DatabaseCache(PingMixin, BaseDatabaseCache):
+class DatabaseCache(AltCache, BaseDatabaseCache):
+    spec = options.SPEC
     pickle_protocol = pickle.HIGHEST_PROTOCOL
 
     def __init__(self, table: str, params: dict[str, Any]) -> None:
-        check_table_name(table)
+        options.check_table_name(table)
         super().__init__(table, params)
-        options = options_of(params)
-        self._cull_probability: float | None = pop_option(
-            options, "CULL_PROBABILITY", probability, None, location=table)
-        self.unlogged: bool = pop_option(options, "UNLOGGED", truthy, False, location=table)
+        parsed = self._parsed
+        self._cull_probability = parsed[options.CULL_PROBABILITY]
+        self.unlogged = parsed[options.UNLOGGED]
         # Network databases only; SQLite's lock wait is its DATABASES OPTIONS['timeout'].
-        connect: float | None = DEFAULT_CONNECT_TIMEOUT
-        query: float | None = DEFAULT_QUERY_TIMEOUT
-        self._timeouts = Timeouts(
-            connect=pop_option(options, "CONNECT_TIMEOUT", seconds_or_none, connect, location=table),
-            query=pop_option(options, "QUERY_TIMEOUT", seconds_or_none, query, location=table),
-        )
+        self._timeouts = options.timeouts_of(parsed)
         self._dialects: dict[tuple[str, str], Dialect] = {}
         # incr's first guess per (alias, key): the (text, value) this process last wrote.
         self._last_written: dict[tuple[str, str], tuple[str, Any]] = {}
-        install_resilience(self, params, name=f"DatabaseCache {table!r}",
-                           errors=(OperationalError, InterfaceError), make_error=OperationalError,
-                           is_outage=is_outage, location=table)
+        self._init_guard(f"DatabaseCache {table!r}", errors=(OperationalError, InterfaceError),
+                         make_error=OperationalError, is_outage=is_outage)
 
     # Plumbing: routing, dialects, keys, times, values.
 
@@ -375,14 +345,6 @@ class DatabaseCache(PingMixin, BaseDatabaseCache):
             raise ValueError(f"Key '{key}' not found")
         return version + delta
 
-    # Django's decr/decr_version call self.incr/self.incr_version, which with fail-soft on
-    # are the instance's wrappers: calling the class's methods keeps one wrapper per call.
-    def decr(self, key: Any, delta: int = 1, version: int | None = None) -> Any:
-        return type(self).incr(self, key, -delta, version)
-
-    def decr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        return type(self).incr_version(self, key, -delta, version)
-
     def delete(self, key: Any, version: int | None = None) -> bool:
         key = self._key(key, version)
 
@@ -418,20 +380,8 @@ class DatabaseCache(PingMixin, BaseDatabaseCache):
     # Async twins: the sync work in Django's DB thread (connections are per thread), one
     # statement as in sync code (Django's own twins would turn get_many into a get per key
     # and incr into get + set).
-    aget = _in_thread("get")
-    aget_many = _in_thread("get_many")
-    ahas_key = _in_thread("has_key")
-    aset = _in_thread("set")
-    aset_many = _in_thread("set_many")
-    aadd = _in_thread("add")
-    atouch = _in_thread("touch")
-    adelete = _in_thread("delete")
-    adelete_many = _in_thread("delete_many")
-    aclear = _in_thread("clear")
-    aincr = _in_thread("incr")
-    adecr = _in_thread("decr")
-    aincr_version = _in_thread("incr_version")
-    adecr_version = _in_thread("decr_version")
+    locals().update(twins(in_thread, "get", "get_many", "has_key", "set", "set_many", "add", "touch", "delete",
+                          "delete_many", "clear", "incr", "decr", "incr_version", "decr_version"))
 
     # Health.
 

@@ -20,46 +20,21 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db import Error
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from ...options import non_negative_float
 from .connect import QueryTimeout, ServerUnreachable, connect_bounded
 from .dialects import Dialect
+from .options import Timeouts
 from .watchdog import WATCHDOG, identify
 
 T = TypeVar("T")
 
-DEFAULT_CONNECT_TIMEOUT = 2.0
-DEFAULT_QUERY_TIMEOUT = 5.0
-# clear() and purge batches may legitimately delete a whole table: they get at least this.
-BULK_QUERY_TIMEOUT = 60.0
 OUTAGE_MARK = "altcache_outage"
 # On Django's (per-thread) connection wrapper: (driver connection, its socket's identity).
 SOCKET_ATTR = "_altcache_socket"
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    connect: float | None = DEFAULT_CONNECT_TIMEOUT
-    query: float | None = DEFAULT_QUERY_TIMEOUT
-
-    @property
-    def bulk(self) -> float | None:
-        return None if self.query is None else max(self.query, BULK_QUERY_TIMEOUT)
-
-
-def seconds_or_none(value: Any) -> float | None:
-    """A positive, finite number of seconds, or None to turn the bound off."""
-    if value is None:
-        return None
-    number = non_negative_float(value)
-    if number == 0 or number == float("inf"):
-        raise ValueError(f"expected a positive, finite number of seconds, or None to disable, got {value!r}")
-    return number
 
 
 def is_outage(exc: BaseException) -> bool:

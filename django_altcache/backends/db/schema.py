@@ -6,32 +6,9 @@ either are interchangeable; the only extra is PostgreSQL's opt-in UNLOGGED.
 
 from __future__ import annotations
 
-from typing import Any
 
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
-
-from ...options import CacheConfigError
-
-# Quote characters of every vendor's identifiers, and NUL, which no driver can send.
-FORBIDDEN_IN_TABLE = ('"', "`", "'", "\x00", "[", "]")
-
-
-def check_table_name(table: Any) -> None:
-    if not isinstance(table, str) or not table.strip():
-        raise CacheConfigError(
-            f"CACHES[...]['LOCATION'] of a DatabaseCache must be the table name, got {table!r}")
-    bad = sorted({ch for ch in table if ch in FORBIDDEN_IN_TABLE})
-    if bad:
-        raise CacheConfigError(
-            f"CACHES[...]['LOCATION'] {table!r}: a cache table name may not contain "
-            f"{', '.join(repr(ch) for ch in bad)}")
-
-
-def truthy(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected True or False, got {value!r}")
-    return value
 
 
 def cache_fields() -> tuple[models.Field, ...]:

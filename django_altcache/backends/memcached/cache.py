@@ -9,11 +9,9 @@ failure raises the library's exception (never a silent miss) unless
 ``OPTIONS={"IGNORE_EXCEPTIONS": True}`` (backends/resilience.py) answers it, and
 ``incr``/``decr`` return an int or raise.
 
-Operations that Django builds from other operations (``has_key``, ``decr``,
-``incr_version``, the async twins) call the backend's own methods, not the
-resilience wrappers installed on the instance: a wrapped call inside a wrapped
-call would count one failure twice, and an outer probe would leave the inner call
-nothing to probe with.
+Operations built from other operations (``has_key``, ``decr``, ``incr_version``, the
+async twins) call the public methods; with fail-soft on, the guard (``_shared/guard.py``)
+answers only the outermost call, so one failure is counted once.
 """
 
 from __future__ import annotations
@@ -21,11 +19,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.core import checks
 from django.core.cache.backends import memcached as django_memcached
 from django.core.cache.backends.base import (
     DEFAULT_TIMEOUT,
@@ -34,37 +29,17 @@ from django.core.cache.backends.base import (
     memcache_key_warnings,
 )
 
-from django_altcache.backends.base import PingMixin, logger
-from django_altcache.backends.resilience import (
-    PingResult,
-    install_resilience,
-    parse_resilience,
-    unwrapped,
-)
-from django_altcache.options import options_of
+from django_altcache.backends._shared.breaker import shared_log
+from django_altcache.backends._shared.twins import in_thread, twins
+from django_altcache.backends.base import AltCache, PingResult, logger
 
-from .._keys import FastKeysMixin, is_clean, quiet_for_clean_keys
+from .._shared.keys import FastKeysMixin, is_clean, quiet_for_clean_keys
 from .clients import shared_client
 from .drivers import Driver, PyLibMCDriver, PyMemcacheDriver
-from .location import parse_servers
+from .options import PYLIBMC_SPEC, PYMEMCACHE_SPEC, parse_servers
 
 
-def _in_thread(op: str) -> Callable[..., Awaitable[Any]]:
-    """The async twin of ``op``: the backend's own sync method, in one thread hop.
-
-    Django's BaseCache builds several twins from others (``aget_many`` awaits ``aget``
-    once per key, ``aincr`` is ``aget`` + ``aset``); these run the sync method, so they
-    keep its single round trip and its atomicity.
-    """
-
-    async def twin(self: MemcachedCache, *args: Any, **kwargs: Any) -> Any:
-        return await sync_to_async(unwrapped(self, op), thread_sensitive=True)(*args, **kwargs)
-
-    twin.__name__ = twin.__qualname__ = "a" + op
-    return twin
-
-
-class MemcachedCache(PingMixin, FastKeysMixin, django_memcached.BaseMemcachedCache):
+class MemcachedCache(AltCache, FastKeysMixin, django_memcached.BaseMemcachedCache):
     driver_class: type[Driver]
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
@@ -74,46 +49,32 @@ class MemcachedCache(PingMixin, FastKeysMixin, django_memcached.BaseMemcachedCac
         self._init_fast_keys()
         self._servers = parse_servers(server)
         pool = len(self._servers) > 1
-        breaker = parse_resilience(params.get("OPTIONS"), server).breaker
-        driver = self._driver = self.driver_class(breaker, pool)
+        resilience = self.resilience
+        driver = self._driver = self.driver_class(resilience.breaker, pool)
         self._lib = driver.library
         self._class = driver.client_class
         self.LibraryValueNotFoundException = driver.not_found
-        self._options = driver.client_options(options_of(params), server)
+        self._options = driver.client_options(dict(self._parsed.rest), server)
         servers = self.client_servers
         options = dict(self._options)
         key = (driver.name, tuple(servers), repr(sorted(options.items(), key=lambda item: item[0])),
-               repr(breaker) if pool else None)  # a pool's per-server breakers live in its client
+               repr(resilience.breaker) if pool else None)  # a pool's per-server breakers live in its client
         self._handle = shared_client(
             key, lambda: driver.new_client(servers, options), driver.per_thread(servers, options)
         )
-        self._install_resilience(params, server, pool)
+        name = f"{driver.name} {';'.join(self._servers)}"
+        # A pool's breakers are per server (the driver's): a cache-wide one would let one
+        # dead server of three turn every key into a miss.
+        self._init_guard(name, errors=driver.errors, make_error=driver.connection_error,
+                         is_outage=driver.is_unavailable, after_outage=self._after_outage, breakers=not pool)
+        if pool and resilience.ignore_exceptions:
+            self._server_log = shared_log(f"cache {name}", resilience.log_interval)
+            driver.on_server_failure = self._server_failed
 
-    def _install_resilience(self, params: dict[str, Any], location: Any, pool: bool) -> None:
-        if pool:
-            # A pool's breakers are per server (the driver's): a cache-wide one would let
-            # one dead server of three turn every key into a miss.
-            params = {**params, "OPTIONS": {**(params.get("OPTIONS") or {}), "CIRCUIT_BREAKER": False}}
-        state = install_resilience(
-            self, params, name=f"{self._driver.name} {';'.join(self._servers)}",
-            errors=self._driver.errors, make_error=self._driver.connection_error,
-            is_outage=self._is_outage, location=location,
-        )
-        if pool and state is not None and state.config.ignore_exceptions:
-            self._server_log = state.log
-            self._driver.on_server_failure = self._server_failed
-
-    def _breaker_open(self) -> bool:
-        state = self._resilience
-        return state is not None and any(b is not None and b.is_open for b in state.breakers.values())
-
-    def _is_outage(self, exc: BaseException) -> bool:
-        """The resilience layer's filter; also lets the driver act on the failure (pylibmc
-        renews the thread's client so the next attempt is real)."""
-        if not self._driver.is_unavailable(exc):
-            return False
-        self._driver.after_outage(self._handle, exc, self._breaker_open())
-        return True
+    def _after_outage(self, exc: BaseException, probing: bool) -> None:
+        """After an outage error: the driver may act on it (pylibmc renews the threads' clients
+        so the next attempt, a probe of the cache-wide breaker, really tries the server)."""
+        self._driver.after_outage(self._handle, exc, probing)
 
     def _server_failed(self, what: str, exc: BaseException) -> None:
         """A pool with fail-soft on: one server's share of a multi-key call was skipped."""
@@ -129,19 +90,6 @@ class MemcachedCache(PingMixin, FastKeysMixin, django_memcached.BaseMemcachedCac
     @property
     def _cache(self) -> Any:  # type: ignore[override]
         return self._handle.get()
-
-    def check_backend(self, alias: str) -> list[checks.CheckMessage]:
-        """Called by django_altcache's system check for each cache that is ours."""
-        off = self._driver.unbounded_timeouts(self._options)
-        if not off:
-            return []
-        return [checks.Warning(
-            f"CACHES[{alias!r}]['OPTIONS']: {', '.join(off)} disabled: a stalled memcached server "
-            "would block requests indefinitely.",
-            hint="Remove these options to use the finite defaults, or set a number of seconds (ms/µs for pylibmc).",
-            obj=f"CACHES[{alias!r}]",
-            id="django_altcache.W201",
-        )]
 
     @quiet_for_clean_keys
     def validate_key(self, key: str) -> None:
@@ -207,7 +155,7 @@ class MemcachedCache(PingMixin, FastKeysMixin, django_memcached.BaseMemcachedCac
 
     def has_key(self, key: Any, version: int | None = None) -> bool:
         missing = self._missing_key
-        return unwrapped(self, "get")(key, missing, version) is not missing
+        return self.get(key, missing, version) is not missing
 
     def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
         key = self.make_and_validate_key(key, version=version)
@@ -277,22 +225,22 @@ class MemcachedCache(PingMixin, FastKeysMixin, django_memcached.BaseMemcachedCac
         return value
 
     def decr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        return unwrapped(self, "incr")(key, -delta, version)  # type: ignore[no-any-return]
+        return self.incr(key, -delta, version)
 
     def incr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         # Django's (get, set with the default timeout, delete): memcached's text protocol
         # does not tell the TTL left.
         if version is None:
             version = self.version
-        value = unwrapped(self, "get")(key, self._missing_key, version=version)
+        value = self.get(key, self._missing_key, version=version)
         if value is self._missing_key:
             raise ValueError(f"Key '{key}' not found")
-        unwrapped(self, "set")(key, value, version=version + delta)
-        unwrapped(self, "delete")(key, version=version)
+        self.set(key, value, version=version + delta)
+        self.delete(key, version=version)
         return version + delta
 
     def decr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        return unwrapped(self, "incr_version")(key, -delta, version)  # type: ignore[no-any-return]
+        return self.incr_version(key, -delta, version)
 
     def clear(self) -> None:
         self._driver.clear(self._handle.get())
@@ -302,20 +250,8 @@ class MemcachedCache(PingMixin, FastKeysMixin, django_memcached.BaseMemcachedCac
         # the shared client keeps its connections for the life of the process.
         pass
 
-    aget = _in_thread("get")
-    aget_many = _in_thread("get_many")
-    ahas_key = _in_thread("has_key")
-    aadd = _in_thread("add")
-    aset = _in_thread("set")
-    atouch = _in_thread("touch")
-    adelete = _in_thread("delete")
-    aset_many = _in_thread("set_many")
-    adelete_many = _in_thread("delete_many")
-    aincr = _in_thread("incr")
-    adecr = _in_thread("decr")
-    aincr_version = _in_thread("incr_version")
-    adecr_version = _in_thread("decr_version")
-    aclear = _in_thread("clear")
+    locals().update(twins(in_thread, "get", "get_many", "has_key", "add", "set", "touch", "delete", "set_many",
+                          "delete_many", "incr", "decr", "incr_version", "decr_version", "clear"))
 
     def server_stats(self) -> dict[str, Any]:
         """memcached's ``stats`` summed over the servers, for ``cachestats``."""
@@ -328,9 +264,11 @@ class PyMemcacheCache(MemcachedCache, django_memcached.PyMemcacheCache):
     """Drop-in for django.core.cache.backends.memcached.PyMemcacheCache."""
 
     driver_class = PyMemcacheDriver
+    spec = PYMEMCACHE_SPEC
 
 
 class PyLibMCCache(MemcachedCache, django_memcached.PyLibMCCache):
     """Drop-in for django.core.cache.backends.memcached.PyLibMCCache."""
 
     driver_class = PyLibMCDriver
+    spec = PYLIBMC_SPEC

@@ -22,8 +22,10 @@ from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
-from django_altcache.backends.resilience import BreakerSettings
-from django_altcache.options import CacheConfigError, setting_path
+from django_altcache.conf import CacheConfigError
+from django_altcache.conf.resilience import BreakerSettings
+
+from .options import PYMEMCACHE_VALUES, check_library_values
 
 # Finite by default so an unreachable or stalled server costs at most about this long.
 CONNECT_TIMEOUT = 1.0  # seconds
@@ -36,14 +38,6 @@ ServerFailure = Callable[[str, BaseException], None]
 _MISSING = object()
 
 
-def _timeout_option(options: dict[str, Any], key: str, location: Any) -> None:
-    value = options.get(key)
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise CacheConfigError(f"{setting_path(key, location)}: expected a non-negative number, got {value!r}")
-
-
 class Driver:
     name: str
     module: str
@@ -52,18 +46,14 @@ class Driver:
     not_found: type[BaseException]
     # Library errors that may mean "server unreachable"; is_unavailable() has the last word.
     errors: tuple[type[BaseException], ...]
-    # True when one client may be used by many threads at once.
-    thread_safe: bool = True
 
     def __init__(self, breaker: BreakerSettings | None = None, pool: bool = False) -> None:
         """``breaker``: the cache's CIRCUIT_BREAKER settings (None when off); ``pool``: several servers."""
         try:
             self.library = importlib.import_module(self.module)
         except ImportError as exc:
-            raise CacheConfigError(
-                f"CACHES[...]['BACKEND'] needs the {self.module!r} package: "
-                f"pip install 'django-altcache[{self.module}]' ({exc})"
-            ) from exc
+            raise CacheConfigError(f"needs the {self.module!r} package: pip install 'django-altcache[{self.module}]' "
+                                   f"({exc})", ("BACKEND",)) from exc
         self.breaker = breaker
         self.pool = pool
         self.on_server_failure: ServerFailure | None = None
@@ -103,9 +93,6 @@ class Driver:
         """Per-server breaker states, when the driver keeps them."""
         return {}
 
-    def unbounded_timeouts(self, options: Mapping[str, Any]) -> list[str]:
-        """Timeout options the user turned off: a stalled server would then block requests."""
-        return []
 
     def incr(self, client: Any, key: str, delta: int) -> int | None:
         """The new value, or None for a missing key; server failures raise."""
@@ -164,8 +151,7 @@ class PyMemcacheDriver(Driver):
         self._pickle_serde = pymemcache.serde.pickle_serde
 
     def client_options(self, options: dict[str, Any], location: Any) -> dict[str, Any]:
-        for key in ("connect_timeout", "timeout", "retry_timeout", "dead_timeout"):
-            _timeout_option(options, key, location)
+        check_library_values(options, PYMEMCACHE_VALUES)
         # Django's three defaults first (same bytes on the wire: pickle at the highest
         # protocol), then ours, then the user's OPTIONS on top, as Django does.
         return {
@@ -183,8 +169,6 @@ class PyMemcacheDriver(Driver):
     def probe_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         return {**options, "server_breaker": None}
 
-    def unbounded_timeouts(self, options: Mapping[str, Any]) -> list[str]:
-        return [key for key in ("connect_timeout", "timeout") if options.get(key) is None]
 
     def per_thread(self, servers: list[str], options: Mapping[str, Any]) -> Any:
         if options.get("use_pooling"):
@@ -281,7 +265,6 @@ class PyLibMCDriver(Driver):
 
     name = "pylibmc"
     module = "pylibmc"
-    thread_safe = False
 
     def setup(self) -> None:
         lib = self.library
@@ -333,7 +316,7 @@ class PyLibMCDriver(Driver):
     def client_options(self, options: dict[str, Any], location: Any) -> dict[str, Any]:
         behaviors = options.get("behaviors") or {}
         if not isinstance(behaviors, Mapping):
-            raise CacheConfigError(f"{setting_path('behaviors', location)} must be a dict")
+            raise CacheConfigError("must be a dict", ("OPTIONS", "behaviors"))
         defaults: dict[str, Any] = {
             "tcp_nodelay": True,
             # libmemcached units: connect/poll in milliseconds, send/receive in microseconds.
@@ -352,7 +335,7 @@ class PyLibMCDriver(Driver):
         try:
             self.library.client._behaviors_numeric(merged["behaviors"])
         except (ValueError, KeyError) as exc:
-            raise CacheConfigError(f"{setting_path('behaviors', location)}: {exc}") from exc
+            raise CacheConfigError(str(exc), ("OPTIONS", "behaviors")) from exc
         poll = merged["behaviors"].get("_poll_timeout")
         # One server only: in a pool, a multi-get waiting on one server still returns the
         # others' keys, and a long legitimate transfer must not read as an outage.
@@ -363,10 +346,6 @@ class PyLibMCDriver(Driver):
     def client_servers(self, servers: list[str]) -> list[str]:
         return [server.removeprefix("unix:") for server in servers]
 
-    def unbounded_timeouts(self, options: Mapping[str, Any]) -> list[str]:
-        behaviors = options.get("behaviors") or {}
-        keys = ("connect_timeout", "_poll_timeout", "send_timeout", "receive_timeout")
-        return [f"behaviors.{key}" for key in keys if not behaviors.get(key)]
 
     def _guarded(self) -> bool:
         # A pool with a breaker gets one breaker per server (guarded.py).
@@ -460,6 +439,3 @@ class PyLibMCDriver(Driver):
             if self.on_server_failure is None or not self.is_unavailable(exc):
                 raise
             self._each_key("delete_many", client.delete, keys)
-
-
-DRIVERS: dict[str, type[Driver]] = {"pymemcache": PyMemcacheDriver, "pylibmc": PyLibMCDriver}

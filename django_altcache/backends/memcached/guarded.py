@@ -14,13 +14,11 @@ the server the key goes to (modula and ketama alike), so the breaker is the key'
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django_altcache.backends.resilience import BreakerSettings, CircuitBreaker
-
-logger = logging.getLogger("django_altcache")
+from django_altcache.backends._shared.breaker import CircuitBreaker, call_through
+from django_altcache.conf.resilience import BreakerSettings
 
 
 class ServerBreakers:
@@ -53,32 +51,17 @@ class GuardedClient:
         return self._breakers.breakers[self._client.hash(key)]
 
     def _single(self, method: str, key: str, *args: Any) -> Any:
-        breaker = self._breaker(key)
-        if not breaker.allow():
-            error = self._skipped(f"memcached server {self._name(breaker)} skipped after repeated failures "
-                                  f"({breaker.last_error!r}); next attempt within {breaker.cooldown:g} s")
-            error.breaker_skip = True  # type: ignore[attr-defined]  # ours, not libmemcached's window
-            raise error
-        if breaker.is_open:
-            # This call is the probe: a fresh clone, not one inside libmemcached's retry window.
-            self._client = self._template.clone()
-        try:
-            result = getattr(self._client, method)(key, *args)
-        except Exception as exc:
-            if not self._is_outage(exc):
-                breaker.release()
-                raise
-            if breaker.failure(exc):
-                logger.warning("memcached server %s unavailable: its keys fail at once for %g s, then one "
-                               "call probes it (%s: %s)", self._name(breaker), breaker.cooldown,
-                               type(exc).__name__, exc)
-            raise
-        if breaker.success():
-            logger.warning("memcached server %s is reachable again", self._name(breaker))
-        return result
+        return call_through(self._breaker(key), lambda: getattr(self._client, method)(key, *args),
+                            self._is_outage, self._skip, on_probe=self._fresh_clone)
 
-    def _name(self, breaker: CircuitBreaker) -> str:
-        return breaker.name.removeprefix("memcached server ")
+    def _fresh_clone(self) -> None:
+        # The probe goes through a fresh clone, not one inside libmemcached's retry window.
+        self._client = self._template.clone()
+
+    def _skip(self, message: str) -> BaseException:
+        error = self._skipped(message)
+        error.breaker_skip = True  # type: ignore[attr-defined]  # ours, not libmemcached's window
+        return error
 
     def _partition(self, keys: Iterable[str], probe: Callable[[str], Any]) -> tuple[list[str], list[str], dict[str, Any]]:
         """Keys whose server may be called, keys left out (their server's breaker is open),

@@ -21,15 +21,13 @@ set, delete, touch, flush), retries once on a new connection instead of failing.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from pymemcache.client.hash import HashClient
 from pymemcache.exceptions import MemcacheUnexpectedCloseError
 
-from django_altcache.backends.resilience import BreakerSettings, CircuitBreaker
-
-logger = logging.getLogger("django_altcache")
+from django_altcache.backends._shared.breaker import CircuitBreaker, call_through
+from django_altcache.conf.resilience import BreakerSettings
 
 # What says "this server is unreachable": socket errors and timeouts, and a
 # connection the server closed (a killed server, mid-reply).
@@ -49,10 +47,13 @@ def server_name(server: Any) -> str:
     return str(server)
 
 
+def _is_server_failure(exc: BaseException) -> bool:
+    return isinstance(exc, SERVER_FAILURES)
+
+
 class FailFastHashClient(HashClient):  # type: ignore[misc]
     def __init__(self, servers: Any, *, server_breaker: BreakerSettings | None = None, **kwargs: Any) -> None:
         super().__init__(servers, **kwargs)
-        self.server_breaker = server_breaker
         self.breakers: dict[Any, CircuitBreaker] = {}
         if server_breaker is not None:
             for client in self.clients.values():
@@ -61,30 +62,15 @@ class FailFastHashClient(HashClient):  # type: ignore[misc]
 
     def _safely_run_func(self, client: Any, func: Any, default_val: Any, *args: Any, **kwargs: Any) -> Any:
         breaker = self.breakers.get(client.server)
-        if breaker is not None and not breaker.allow():
-            raise ConnectionError(
-                f"memcached server {server_name(client.server)} skipped after repeated failures "
-                f"({breaker.last_error!r}); next attempt within {breaker.cooldown:g} s"
-            )
         try:
-            result = self._run_healing(client, func, args, kwargs)
-        except SERVER_FAILURES as exc:
-            if breaker is not None and breaker.failure(exc):
-                logger.warning("memcached server %s unavailable: its keys fail at once for %g s, then one "
-                               "call probes it (%s: %s)", server_name(client.server), breaker.cooldown,
-                               type(exc).__name__, exc)
-            if self.ignore_exc:
-                return default_val
-            raise
+            if breaker is None:
+                return self._run_healing(client, func, args, kwargs)
+            return call_through(breaker, lambda: self._run_healing(client, func, args, kwargs),
+                                _is_server_failure, ConnectionError)
         except Exception:
-            if breaker is not None:
-                breaker.release()
             if self.ignore_exc:
                 return default_val
             raise
-        if breaker is not None and breaker.success():
-            logger.warning("memcached server %s is reachable again", server_name(client.server))
-        return result
 
     @staticmethod
     def _run_healing(client: Any, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

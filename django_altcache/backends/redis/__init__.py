@@ -2,6 +2,6 @@
 
 from .cache import RedisCache
 from .client import RedisCacheClient
-from .commands import RedisSerializer
+from .protocol import RedisSerializer
 
 __all__ = ["RedisCache", "RedisCacheClient", "RedisSerializer"]

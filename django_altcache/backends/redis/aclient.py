@@ -2,7 +2,7 @@
 
 Mixed into the client class so ``cache._cache`` serves both; the sync methods never
 touch an event loop and these never block one. Clients (and their pools) are per
-event loop, taken from ``connection.ASYNC``; the last loop's clients are cached on
+event loop, taken from ``pools.ASYNC``; the last loop's clients are cached on
 the instance so the hot path is one identity check.
 """
 
@@ -12,13 +12,14 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from . import commands, connection
-from .commands import DELETE_BATCH, INCR, SCAN_COUNT, SET_MANY, log_corrupt
-from .topology import build_async, pool_key
+from . import pools, protocol
+from .build import build_async, pool_key
+from .options import Topology
+from .protocol import DELETE_BATCH, INCR, SCAN_COUNT, SET_MANY, log_corrupt
 
 
 class AsyncClientMixin:
-    _topology: connection.Topology
+    _topology: Topology
     _servers: list[str]
     _serializer: Any
     _cluster: bool
@@ -41,7 +42,7 @@ class AsyncClientMixin:
         client = clients.get(index)
         if client is None:
             topology = self._topology
-            registry = connection.ASYNC.for_loop(loop)
+            registry = pools.ASYNC.for_loop(loop)
             key = pool_key(topology, 0 if self._cluster else index, True)
             client = registry.get(key)
             if client is None:
@@ -74,7 +75,7 @@ class AsyncClientMixin:
         assert error is not None
         raise error
 
-    async def _ascript(self, client: Any, script: commands.Script, numkeys: int, *args: Any) -> Any:
+    async def _ascript(self, client: Any, script: protocol.Script, numkeys: int, *args: Any) -> Any:
         try:
             return await client.execute_command("EVALSHA", script.sha, numkeys, *args)
         except self._noscript:
@@ -86,7 +87,7 @@ class AsyncClientMixin:
         except Exception as exc:  # noqa: BLE001 - unreadable value = miss
             log_corrupt(key, exc)
             try:
-                await self._ascript(self._aleader(), commands.DELETE_IF_EQUAL, 1, key, data)
+                await self._ascript(self._aleader(), protocol.DELETE_IF_EQUAL, 1, key, data)
             except self._errors:
                 pass
             return default
@@ -147,7 +148,7 @@ class AsyncClientMixin:
         result = self._decode_many(key_map, values, corrupt)  # type: ignore[attr-defined]
         for made, data in corrupt.items():
             try:
-                await self._ascript(self._aleader(), commands.DELETE_IF_EQUAL, 1, made, data)
+                await self._ascript(self._aleader(), protocol.DELETE_IF_EQUAL, 1, made, data)
             except self._errors:
                 pass
         return result
@@ -158,13 +159,13 @@ class AsyncClientMixin:
     async def aincr(self, key: Any, delta: int) -> Any:
         value = await self._ascript(self._aleader(), INCR, 1, key, delta)
         if value is None:
-            raise commands.missing_key(key)
+            raise protocol.missing_key(key)
         return value
 
     async def amove(self, old: Any, new: Any) -> bool:
         client = self._aleader()
         if not self._cluster:
-            return await self._ascript(client, commands.MOVE, 2, old, new) is not None
+            return await self._ascript(client, protocol.MOVE, 2, old, new) is not None
         value, ttl = await client.get(old), await client.pttl(old)
         if value is None:
             return False
@@ -212,7 +213,7 @@ class AsyncClientMixin:
 
     # -- extras ---------------------------------------------------------------------
     async def attl(self, key: Any) -> int | None:
-        return commands.ttl_reply(await self._aleader().execute_command("TTL", key))
+        return protocol.ttl_reply(await self._aleader().execute_command("TTL", key))
 
     async def aexpire(self, key: Any, timeout: int | None) -> bool:
         if timeout is None:

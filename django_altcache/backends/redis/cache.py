@@ -10,19 +10,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from django.core import checks
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache, default_key_func
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.utils.functional import cached_property
 
-from django_altcache.options import CacheConfigError, options_of, split_location
+from django_altcache.conf import CacheConfigError
 
-from .._keys import FastKeysMixin, is_clean, quiet_for_clean_keys
-from ..base import PingMixin
-from ..resilience import PingResult, install_resilience, round_trip
-from . import connection
+from .._shared.keys import FastKeysMixin, is_clean, quiet_for_clean_keys
+from ..base import AltCache, PingResult, round_trip
+from . import options, pools
 from .client import RedisCacheClient
-from .commands import glob_escape
+from .protocol import glob_escape
+
 
 def _connection_error(message: str) -> BaseException:
     import redis
@@ -30,30 +29,28 @@ def _connection_error(message: str) -> BaseException:
     return redis.ConnectionError(message)
 
 
-class RedisCache(PingMixin, FastKeysMixin, DjangoRedisCache):
+class RedisCache(AltCache, FastKeysMixin, DjangoRedisCache):
+    spec = options.SPEC
+
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         BaseCache.__init__(self, params)
-        options = options_of(params)
-        if isinstance(server, str) and server.strip().split("://", 1)[0] in connection.SENTINEL_SCHEMES:
-            self._servers = [server.strip()]  # commas separate sentinels here, not servers
-        else:
-            self._servers = split_location(server)
-        self._clear_prefix_only = bool(options.pop("clear_prefix_only", False))
+        parsed = self._parsed
+        self._servers = options.servers_of(server)
+        self._topology = options.topology_of(server, parsed)
+        self._clear_prefix_only = parsed[options.CLEAR_PREFIX_ONLY]
+        self._serializer = parsed[options.SERIALIZER]
         self._class = RedisCacheClient
-        self._options = options
+        self._options = params.get("OPTIONS") or {}  # Django's attribute (read by code written for Django)
         self._init_fast_keys()
-        install_resilience(
-            self, params, name=f"redis {','.join(self.servers_description())}",
-            errors=connection.outage_errors(), is_outage=connection.is_outage,
-            make_error=_connection_error, location=server,
-        )
+        self._init_guard(f"redis {','.join(self.servers_description())}", errors=pools.outage_errors(),
+                         is_outage=pools.is_outage, make_error=_connection_error)
 
     @cached_property
     def _cache(self) -> RedisCacheClient:
-        return self._class(self._servers, **self._options)
+        return self._class(self._servers, self._topology, self._serializer)
 
     def servers_description(self) -> list[str]:
-        return [connection.public_url(url) for url in self._servers]
+        return [pools.public_url(url) for url in self._servers]
 
     def ping(self) -> PingResult:
         """A set/get/delete on the leader, then PING to every replica or cluster node."""
@@ -72,15 +69,6 @@ class RedisCache(PingMixin, FastKeysMixin, DjangoRedisCache):
         # Django's lazily compiled regex costs more than the check; clean keys skip it.
         if not is_clean(key):
             super().validate_key(key)
-
-    def check_backend(self, alias: str) -> list[checks.CheckMessage]:
-        try:
-            connection.parse(self._servers[0] if len(self._servers) == 1 else self._servers,
-                             dict(self._options))
-        except CacheConfigError as exc:
-            return [checks.Error(str(exc).replace("CACHES[...]", f"CACHES[{alias!r}]"),
-                                 obj=f"CACHES[{alias!r}]", id="django_altcache.E101")]
-        return []
 
     # -- the BaseCache API ----------------------------------------------------------
     def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
@@ -263,10 +251,8 @@ class RedisCache(PingMixin, FastKeysMixin, DjangoRedisCache):
     def _prefix_pattern(self) -> str:
         """All keys this cache made, any version (needs Django's default KEY_FUNCTION)."""
         if self.key_func is not default_key_func:
-            raise CacheConfigError(
-                "CACHES[...]['OPTIONS']['clear_prefix_only'] needs the default KEY_FUNCTION "
-                "(it deletes the keys matching '<KEY_PREFIX>:*')"
-            )
+            raise CacheConfigError("needs the default KEY_FUNCTION (it deletes the keys matching "
+                                   "'<KEY_PREFIX>:*')", ("OPTIONS", "clear_prefix_only"))
         return f"{glob_escape(self.key_prefix)}:*"
 
     def _reverse_key(self, raw: Any) -> Any:

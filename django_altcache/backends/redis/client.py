@@ -2,7 +2,7 @@
 
 Keys arrive already made and validated, timeouts already converted by
 ``get_backend_timeout`` (None = forever, 0 = expire now, else whole seconds).
-Pools come from the process-wide registry in ``connection``; the ``redis.Redis``
+Pools come from the process-wide registry in ``pools``; the ``redis.Redis``
 objects wrapping them are made once per instance, not per call.
 """
 
@@ -14,41 +14,30 @@ from collections.abc import Iterable, Iterator
 from pickle import loads as _pickle_loads
 from typing import Any
 
-from django_altcache.options import import_option
-
-from . import commands, connection
+from . import pools, protocol
 from .aclient import AsyncClientMixin
-from .commands import DELETE_BATCH, INCR, SCAN_COUNT, SET_MANY, RedisSerializer, log_corrupt
-from .topology import REPLICA_RETRY_AFTER, build_cluster, build_pool, down_until, pool_key
+from .build import REPLICA_RETRY_AFTER, build_cluster, build_pool, down_until, pool_key
+from .options import Topology
+from .protocol import DELETE_BATCH, INCR, SCAN_COUNT, SET_MANY, RedisSerializer, log_corrupt
 
 
-def make_serializer(serializer: Any, location: Any = None) -> Any:
-    """As Django: a dotted path, a class (instantiated) or an instance."""
-    serializer = import_option(serializer, "serializer", location)
+def make_serializer(serializer: Any) -> Any:
+    """As Django: a class (instantiated) or an instance (a dotted path is imported by the spec)."""
     if callable(serializer):
         serializer = serializer()
     return serializer or RedisSerializer()
 
 
 class RedisCacheClient(AsyncClientMixin):
-    def __init__(self, servers: Any, serializer: Any = None, pool_class: Any = None,
-                 parser_class: Any = None, **options: Any) -> None:
+    def __init__(self, servers: list[str], topology: Topology, serializer: Any = None) -> None:
         import redis
 
         self._lib = redis
         self._client = redis.Redis
-        if isinstance(servers, str):
-            servers = [servers]
         self._servers = list(servers)
-        self._serializer = make_serializer(serializer, servers)
+        self._serializer = make_serializer(serializer)
         self._fast_pickle = type(self._serializer) is RedisSerializer and self._serializer.protocol >= 2
-        raw = dict(options)
-        if pool_class is not None:
-            raw["pool_class"] = pool_class
-        if parser_class is not None:
-            raw["parser_class"] = parser_class
-        location: Any = self._servers[0] if len(self._servers) == 1 else self._servers
-        self._topology = topology = connection.parse(location, raw)
+        self._topology = topology
         self._pool_class = topology.pool_class
         self._pool_options = topology.pool_options
         self._cluster = topology.kind == "cluster"
@@ -86,7 +75,7 @@ class RedisCacheClient(AsyncClientMixin):
                 pool = self._client_at(0).get_default_node().redis_connection.connection_pool
             else:
                 topology = self._topology
-                pool = connection.SYNC.get(pool_key(topology, index, False), topology.pool_options,
+                pool = pools.SYNC.get(pool_key(topology, index, False), topology.pool_options,
                                            lambda: build_pool(topology, index))
             self._pools[index] = pool
         return pool
@@ -96,13 +85,13 @@ class RedisCacheClient(AsyncClientMixin):
         if client is None:
             topology = self._topology
             if self._cluster:
-                client = connection.SYNC.get(pool_key(topology, 0, False), topology.pool_options,
+                client = pools.SYNC.get(pool_key(topology, 0, False), topology.pool_options,
                                              lambda: build_cluster(topology))
             else:
                 # Shared too: redis.Redis() costs more than a round trip to build (its
                 # response-callback table), and Django builds instances per request under ASGI.
                 pool = self._pool_at(index)
-                client = connection.SYNC.get(("client", self._client, id(pool)), pool,
+                client = pools.SYNC.get(("client", self._client, id(pool)), pool,
                                              lambda: self._client(connection_pool=pool))
             self._clients[index] = client
         return client
@@ -135,7 +124,7 @@ class RedisCacheClient(AsyncClientMixin):
         assert error is not None
         raise error
 
-    def _script(self, client: Any, script: commands.Script, numkeys: int, *args: Any) -> Any:
+    def _script(self, client: Any, script: protocol.Script, numkeys: int, *args: Any) -> Any:
         try:
             return client.execute_command("EVALSHA", script.sha, numkeys, *args)
         except self._noscript:
@@ -229,7 +218,7 @@ class RedisCacheClient(AsyncClientMixin):
 
     def _drop_corrupt(self, key: Any, data: bytes) -> None:
         try:
-            self._script(self._leader, commands.DELETE_IF_EQUAL, 1, key, data)
+            self._script(self._leader, protocol.DELETE_IF_EQUAL, 1, key, data)
         except self._errors:
             pass
 
@@ -240,13 +229,13 @@ class RedisCacheClient(AsyncClientMixin):
         client = self.get_client(key, write=True)
         value = self._script(client, INCR, 1, key, delta)
         if value is None:
-            raise commands.missing_key(key)
+            raise protocol.missing_key(key)
         return value
 
     def move(self, old: Any, new: Any) -> bool:
         """Give ``old``'s value and remaining TTL to ``new``, then drop ``old``; False if missing."""
         if not self._cluster:
-            return self._script(self._leader, commands.MOVE, 2, old, new) is not None
+            return self._script(self._leader, protocol.MOVE, 2, old, new) is not None
         # The two keys may sit in different slots (nodes): no script, but the TTL is kept.
         leader = self._leader
         value, ttl = leader.get(old), leader.pttl(old)
@@ -296,7 +285,7 @@ class RedisCacheClient(AsyncClientMixin):
 
     # -- extras (django-redis names) ------------------------------------------------
     def ttl(self, key: Any) -> int | None:
-        return commands.ttl_reply(self._lexec("TTL", key))
+        return protocol.ttl_reply(self._lexec("TTL", key))
 
     def expire(self, key: Any, timeout: int | None) -> bool:
         if timeout is None:

@@ -42,12 +42,11 @@ from django.core.cache.backends.locmem import LocMemCache as DjangoLocMemCache
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections, router
 
-from django_altcache.backends.base import PingMixin
+from django_altcache.backends.base import AltCache, round_trip
 from django_altcache.backends.dummy import DummyCache
 from django_altcache.backends.filebased import FileBasedCache
 from django_altcache.backends.locmem import LocMemCache
-from django_altcache.backends.resilience import round_trip
-from django_altcache.options import CacheConfigError, split_location
+from django_altcache.conf import CacheConfigError, split_location
 
 OK, FAIL, SKIP = "OK", "FAIL", "SKIP"
 USAGE_ERROR = 2  # exit status for a bad invocation, distinct from "a cache failed" (1)
@@ -99,7 +98,7 @@ class Result:
 def describe(cache: Any, params: dict[str, Any]) -> list[str]:
     """What a cache talks to, as configured, passwords masked."""
     described: list[str] = []
-    if isinstance(cache, PingMixin):
+    if isinstance(cache, AltCache):
         try:
             described = cache.servers_description()
         except Exception:  # noqa: BLE001 - a description must never fail the check
@@ -145,7 +144,7 @@ def probe(alias: str) -> Result:
     if isinstance(cache, (DummyCache, DjangoDummyCache)):
         return Result(alias, backend, SKIP, servers=servers, detail="dummy cache: nothing to check")
     try:
-        if isinstance(cache, PingMixin):
+        if isinstance(cache, AltCache):
             result = cache.ping()
         else:
             result = round_trip(cache, servers)

@@ -15,7 +15,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from django_altcache.backends.db import DatabaseCache
-from django_altcache.options import positive_int
+from django_altcache.conf.values import positive_int
+
+
+def _batch_size(text: str) -> int:
+    import argparse
+
+    try:
+        return positive_int(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
 
 
 class Command(BaseCommand):
@@ -28,7 +37,7 @@ class Command(BaseCommand):
                             help="CACHES aliases to purge (default: every database cache).")
         parser.add_argument("--database", default=None, choices=tuple(connections),
                             help="Purge on this database instead of the one routers pick for writes.")
-        parser.add_argument("--batch-size", type=positive_int, default=10_000,
+        parser.add_argument("--batch-size", type=_batch_size, default=10_000,
                             help="Rows deleted per statement (default 10000), to keep locks short.")
 
     def handle(self, *args: str, **options: Any) -> None:

@@ -16,8 +16,9 @@ from django.core.cache.backends.db import BaseDatabaseCache
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router, transaction
 
-from django_altcache.backends.db.schema import check_table_name, table_ddl
-from django_altcache.options import CacheConfigError
+from django_altcache.backends.db.options import check_table_name
+from django_altcache.backends.db.schema import table_ddl
+from django_altcache.conf import CacheConfigError
 
 
 class Command(BaseCommand):

@@ -38,9 +38,15 @@ DJANGO_REDIS_NAMES = {
 class Finding:
     level: str  # ERROR | WARNING
     kind: str
-    path: tuple[Any, ...]  # keys under OPTIONS: ("socket_timout",), ("behaviors", "ketema")
+    path: tuple[Any, ...]  # keys under ``where``: ("socket_timout",), ("behaviors", "ketema")
     message: str  # what follows "CACHES[alias]['OPTIONS'][...]: "
     hint: str | None = None
+    where: str = "OPTIONS"  # the key of the CACHES entry the path starts at (OPTIONS or LOCATION)
+
+    @property
+    def setting(self) -> tuple[Any, ...]:
+        """The path from the CACHES entry: ("OPTIONS", "socket_timout")."""
+        return (self.where, *self.path)
 
 
 def suggest(name: Any, candidates: Iterable[str]) -> str | None:

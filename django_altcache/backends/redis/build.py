@@ -1,8 +1,8 @@
 """Building pools and clients for each topology (servers, Sentinel, Cluster), sync and async.
 
-``connection.parse`` decides what the servers are; this module turns that into redis-py
+``options.topology_of`` decides what the servers are; this module turns that into redis-py
 objects, and gives each a registry key so equal settings share one pool per process
-(or per event loop, for asyncio).
+(or per event loop, for asyncio). It also keeps the replicas that failed lately.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import functools
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import connection
+from .options import DEFAULT_ASYNC_MAX_CONNECTIONS, DEFAULT_ASYNC_POOL_TIMEOUT, Topology
+from .pools import freeze
 
 # A replica that failed is skipped for this long (per process), so reads do not pay
 # a connect attempt to a dead server each time.
@@ -24,7 +25,7 @@ def _host_port(url: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 6379
 
 
-def build_pool(topology: connection.Topology, index: int) -> Any:
+def build_pool(topology: Topology, index: int) -> Any:
     import redis
 
     if topology.kind == "sentinel":
@@ -36,13 +37,13 @@ def build_pool(topology: connection.Topology, index: int) -> Any:
     return topology.pool_class.from_url(topology.servers[index], **topology.pool_options)
 
 
-def sentinel_kwargs(topology: connection.Topology) -> dict[str, Any]:
+def sentinel_kwargs(topology: Topology) -> dict[str, Any]:
     defaults: dict[str, Any] = {key: topology.pool_options[key] for key in ("socket_connect_timeout", "socket_timeout")
                 if key in topology.pool_options}
     return {**defaults, **topology.sentinel_kwargs}
 
 
-def build_cluster(topology: connection.Topology, asynchronous: bool = False) -> Any:
+def build_cluster(topology: Topology, asynchronous: bool = False) -> Any:
     cluster_node: Any
     redis_cluster: Any
     if asynchronous:
@@ -61,17 +62,17 @@ def build_cluster(topology: connection.Topology, asynchronous: bool = False) -> 
     return redis_cluster(startup_nodes=nodes, **{**auth, **options})
 
 
-def pool_key(topology: connection.Topology, index: int, asynchronous: bool) -> Any:
+def pool_key(topology: Topology, index: int, asynchronous: bool) -> Any:
     if asynchronous:
         cls, options = topology.async_pool_class, topology.async_pool_options
     else:
         cls, options = topology.pool_class, topology.pool_options
     target: Any = topology.servers[index] if topology.servers else None
     if topology.kind == "sentinel":
-        target = (tuple(topology.sentinels), topology.service_name, connection.freeze(topology.sentinel_kwargs))
+        target = (tuple(topology.sentinels), topology.service_name, freeze(topology.sentinel_kwargs))
     elif topology.kind == "cluster":
         target = tuple(topology.servers)
-    return (topology.kind, cls, target, connection.freeze(options))
+    return (topology.kind, cls, target, freeze(options))
 
 
 @functools.lru_cache(maxsize=None)
@@ -85,7 +86,7 @@ def _blocking_sentinel_pool() -> type:
                 {"__module__": __name__})
 
 
-def build_async(topology: connection.Topology, index: int) -> Any:
+def build_async(topology: Topology, index: int) -> Any:
     import redis.asyncio
 
     if topology.kind == "cluster":
@@ -95,8 +96,8 @@ def build_async(topology: connection.Topology, index: int) -> Any:
 
         sentinel = Sentinel(topology.sentinels, sentinel_kwargs=sentinel_kwargs(topology))
         options = dict(topology.async_pool_options)
-        options.setdefault("max_connections", connection.DEFAULT_ASYNC_MAX_CONNECTIONS)
-        options.setdefault("timeout", connection.DEFAULT_ASYNC_POOL_TIMEOUT)
+        options.setdefault("max_connections", DEFAULT_ASYNC_MAX_CONNECTIONS)
+        options.setdefault("timeout", DEFAULT_ASYNC_POOL_TIMEOUT)
         return sentinel.master_for(topology.service_name, redis_class=redis.asyncio.Redis,
                                    connection_pool_class=_blocking_sentinel_pool(), **options)
     pool = topology.async_pool_class.from_url(topology.servers[index], **topology.async_pool_options)

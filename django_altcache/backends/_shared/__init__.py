@@ -1,0 +1,1 @@
+"""Machinery shared by our backends: keys, async twins, the operation guard, breakers, registries."""

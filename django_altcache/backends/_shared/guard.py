@@ -1,0 +1,344 @@
+"""The operation guard: fail-soft, circuit breakers and metrics around every cache operation,
+decided once per class, and absent when nothing asks for it.
+
+A backend class never carries wrappers itself. When a cache's OPTIONS turn on something the
+guard does (``IGNORE_EXCEPTIONS``, ``CIRCUIT_BREAKER``, ``METRICS``), ``AltCache.__new__``
+makes the instance of a *guarded variant* of its class instead: a subclass, made once per class
+and process, whose operation methods (``OPERATIONS`` and the class's own ``operations``) run
+the class's method inside ``Guard.run``. Without those options the instance is of the class
+itself: the default configuration costs nothing per call or per instance.
+
+The guarded method looks the class's implementation up at each call (so ``mock.patch.object``
+on the class is honoured) and runs it:
+
+1. unguarded, when this cache is already inside a guarded operation (``_inside``): composed
+   operations (``has_key`` built on ``get``, ``aget`` running ``get`` in a thread, Django's
+   ``decr`` calling ``incr``) are guarded once, at the outermost call, so a failure is counted
+   once and an inner fallback never looks like a reply to the outer call;
+2. otherwise through the breaker of its side (reads and writes have one each, so replicas serve
+   reads while the leader is down), answering an outage with the operation's fallback (fail-soft)
+   or the library's exception, and reporting the call to the metrics recorder.
+
+``get_or_set`` is *transparent*: guarded for metrics only, its inner ``get``/``add`` are guarded
+themselves, so an outage answers them one by one and the callable runs at most once.
+``bypass(cache)`` runs a block unguarded (``ping``: a real round trip, whatever the breaker says).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from types import FunctionType
+from typing import Any, Protocol
+
+from django_altcache.conf.resilience import Resilience
+from django_altcache.exceptions import CacheUnavailable
+
+from .breaker import CircuitBreaker, RateLimitedLog, logger, shared_breaker, shared_log
+
+READ, WRITE = 0, 1
+SIDES = ("reads", "writes")
+
+# The cache (if any) whose guarded operation the current thread or task is inside.
+_inside: ContextVar[object | None] = ContextVar("django_altcache_guarded", default=None)
+
+
+class Recorder(Protocol):
+    """What the metrics layer receives (django_altcache.metrics)."""
+
+    timed: bool
+
+    def record(self, op: str, seconds: float, hits: int, misses: int, error: type[BaseException] | None,
+               fallback: bool) -> None: ...
+
+    def breaker(self, side: str, state: str) -> None: ...
+
+
+# -- what each operation answers when the cache cannot be reached, and how it hits or misses -----
+Fallback = Callable[[tuple[Any, ...], dict[str, Any]], Any]
+Outcome = Callable[[tuple[Any, ...], dict[str, Any], Any], tuple[int, int]]
+
+
+def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str, default: Any = None) -> Any:
+    if name in kwargs:
+        return kwargs[name]
+    return args[index] if len(args) > index else default
+
+
+def _default(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return _arg(args, kwargs, 1, "default")
+
+
+def _keys_of_data(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    return list(_arg(args, kwargs, 0, "data", {}))
+
+
+def constant(value: Any) -> Fallback:
+    return lambda args, kwargs: value
+
+
+def _empty_dict(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
+    return {}
+
+
+def unavailable(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    raise CacheUnavailable(f"Key '{_arg(args, kwargs, 0, 'key')}' not found: the cache is unavailable "
+                           "(IGNORE_EXCEPTIONS)")
+
+
+def _get_outcome(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[int, int]:
+    return (0, 1) if result is _default(args, kwargs) else (1, 0)
+
+
+def _bool_outcome(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[int, int]:
+    return (1, 0) if result else (0, 1)
+
+
+def _many_outcome(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[int, int]:
+    keys = _arg(args, kwargs, 0, "keys", ())
+    asked = len(keys) if hasattr(keys, "__len__") else len(result)
+    return len(result), max(0, asked - len(result))
+
+
+@dataclass(frozen=True)
+class Op:
+    side: int  # READ or WRITE: which breaker
+    fallback: Fallback  # the fail-soft answer
+    outcome: Outcome | None = None  # (hits, misses) of a read, for the metrics
+    transparent: bool = False  # metrics only; the operations it is made of are guarded themselves
+
+
+OPERATIONS: dict[str, Op] = {
+    "get": Op(READ, _default, _get_outcome),
+    "get_many": Op(READ, _empty_dict, _many_outcome),
+    "has_key": Op(READ, constant(False), _bool_outcome),
+    "set": Op(WRITE, constant(None)),
+    "add": Op(WRITE, constant(False)),
+    "touch": Op(WRITE, constant(False)),
+    "delete": Op(WRITE, constant(False)),
+    "set_many": Op(WRITE, _keys_of_data),
+    "delete_many": Op(WRITE, constant(None)),
+    "clear": Op(WRITE, constant(False)),
+    "incr": Op(WRITE, unavailable),
+    "decr": Op(WRITE, unavailable),
+    "incr_version": Op(WRITE, unavailable),
+    "decr_version": Op(WRITE, unavailable),
+    "get_or_set": Op(READ, constant(None), transparent=True),
+}
+
+
+# -- the per-cache state ------------------------------------------------------------------
+class Guard:
+    """What the guarded methods of one cache share: its outage rules, breakers, log, recorder.
+
+    ``errors``: the library's errors that may mean an outage; ``is_outage`` narrows them (a
+    library using one class for several meanings); ``after_outage(exc, probing)`` lets the
+    backend act on one (pylibmc renews its clients); ``make_error`` builds the library's own
+    exception for an open breaker with fail-soft off.
+    """
+
+    __slots__ = ("name", "config", "errors", "is_outage", "after_outage", "make_error", "breakers", "log",
+                 "recorder")
+
+    def __init__(self, name: str, config: Resilience, *, errors: tuple[type[BaseException], ...],
+                 make_error: Callable[[str], BaseException],
+                 is_outage: Callable[[BaseException], bool] | None = None,
+                 after_outage: Callable[[BaseException, bool], None] | None = None,
+                 breakers: bool = True, recorder: Recorder | None = None) -> None:
+        self.name = name
+        self.config = config
+        self.errors = errors if config.active else ()
+        self.is_outage = is_outage
+        self.after_outage = after_outage
+        self.make_error = make_error
+        self.recorder = recorder
+        pair: tuple[CircuitBreaker | None, CircuitBreaker | None] = (None, None)
+        if breakers and config.breaker is not None:
+            pair = (shared_breaker(f"cache {name} (reads)", config.breaker),
+                    shared_breaker(f"cache {name} (writes)", config.breaker))
+            if recorder is not None:
+                for side, breaker in zip(SIDES, pair):
+                    if breaker is not None:
+                        breaker.listeners.append(_breaker_listener(recorder, side))
+        self.breakers = pair
+        self.log: RateLimitedLog = shared_log(f"cache {name}", config.log_interval if config.ignore_exceptions else None)
+
+    def states(self) -> dict[str, str]:
+        return {side: breaker.state for side, breaker in zip(SIDES, self.breakers) if breaker is not None}
+
+    # -- the two ways a call can fail ------------------------------------------------------
+    def skipped(self, op: str, spec: Op, breaker: CircuitBreaker, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> Any:
+        """The breaker is open: the fallback with fail-soft on, else the library's error."""
+        if self.config.ignore_exceptions:
+            return spec.fallback(args, kwargs)
+        raise self.make_error(breaker.skip_message())
+
+    def failed(self, op: str, spec: Op, breaker: CircuitBreaker | None, exc: BaseException,
+               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """One of the library's errors: the fallback for an outage with fail-soft on, else re-raised."""
+        if self.is_outage is not None and not self.is_outage(exc):
+            if breaker is not None:
+                breaker.release()  # says nothing about the server: let another probe
+            raise exc
+        probing = breaker is not None and breaker.is_open
+        if breaker is not None:
+            breaker.failure(exc)
+        if self.after_outage is not None:
+            self.after_outage(exc, probing)
+        if not self.config.ignore_exceptions:
+            raise exc
+        self.log(logging.WARNING, "cache %s: %s failed, answered as a miss (IGNORE_EXCEPTIONS): %s: %s",
+                 self.name, op, type(exc).__name__, exc)
+        return spec.fallback(args, kwargs)
+
+    # -- one call --------------------------------------------------------------------------
+    def run(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
+            kwargs: dict[str, Any]) -> Any:
+        recorder = self.recorder
+        started = time.perf_counter() if recorder is not None and recorder.timed else 0.0
+        error: type[BaseException] | None = None
+        fallback = False
+        breaker = None if spec.transparent else self.breakers[spec.side]
+        try:
+            if breaker is not None and not breaker.allow():
+                fallback = True
+                result = self.skipped(op, spec, breaker, args, kwargs)
+            else:
+                try:
+                    result = impl(*args, **kwargs)
+                except self.errors as exc:
+                    error, fallback = type(exc), True
+                    result = self.failed(op, spec, breaker, exc, args, kwargs)
+                else:
+                    if breaker is not None:
+                        breaker.success()
+        except BaseException as exc:
+            if breaker is not None and error is None:
+                breaker.release()
+            if recorder is not None:
+                self._record(recorder, op, started, None, args, kwargs, type(exc), False)
+            raise
+        if recorder is not None:
+            self._record(recorder, op, started, spec.outcome, args, kwargs, error, fallback, result)
+        return result
+
+    async def arun(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Any:
+        recorder = self.recorder
+        started = time.perf_counter() if recorder is not None and recorder.timed else 0.0
+        error: type[BaseException] | None = None
+        fallback = False
+        breaker = None if spec.transparent else self.breakers[spec.side]
+        try:
+            if breaker is not None and not breaker.allow():
+                fallback = True
+                result = self.skipped(op, spec, breaker, args, kwargs)
+            else:
+                try:
+                    result = await impl(*args, **kwargs)
+                except self.errors as exc:
+                    error, fallback = type(exc), True
+                    result = self.failed(op, spec, breaker, exc, args, kwargs)
+                else:
+                    if breaker is not None:
+                        breaker.success()
+        except BaseException as exc:
+            if breaker is not None and error is None:
+                breaker.release()
+            if recorder is not None:
+                self._record(recorder, op, started, None, args, kwargs, type(exc), False)
+            raise
+        if recorder is not None:
+            self._record(recorder, op, started, spec.outcome, args, kwargs, error, fallback, result)
+        return result
+
+    @staticmethod
+    def _record(recorder: Recorder, op: str, started: float, outcome: Outcome | None, args: tuple[Any, ...],
+                kwargs: dict[str, Any], error: type[BaseException] | None, fallback: bool,
+                result: Any = None) -> None:
+        seconds = time.perf_counter() - started if started else -1.0
+        hits, misses = outcome(args, kwargs, result) if outcome is not None and error is None else (0, 0)
+        try:
+            recorder.record(op, seconds, hits, misses, error, fallback)
+        except Exception:  # noqa: BLE001 - metrics must never break a cache call
+            logger.exception("django_altcache: the metrics recorder failed")
+
+
+def _breaker_listener(recorder: Recorder, side: str) -> Callable[[bool], None]:
+    return lambda opened: recorder.breaker(side, "open" if opened else "closed")
+
+
+# -- the guarded variant of a class -----------------------------------------------------------
+_variants: dict[type, type] = {}
+
+
+def _sync_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        impl = getattr(self._bare, name)
+        if type(impl) is FunctionType:
+            impl = impl.__get__(self)
+        if spec.transparent:
+            return self._guard.run(op, spec, impl, args, kwargs)
+        if _inside.get() is self:
+            return impl(*args, **kwargs)
+        token = _inside.set(self)
+        try:
+            return self._guard.run(op, spec, impl, args, kwargs)
+        finally:
+            _inside.reset(token)
+
+    method.__name__ = name
+    return method
+
+
+def _async_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
+    async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        impl = getattr(self._bare, name)
+        if type(impl) is FunctionType:
+            impl = impl.__get__(self)
+        if spec.transparent:
+            return await self._guard.arun(op, spec, impl, args, kwargs)
+        if _inside.get() is self:
+            return await impl(*args, **kwargs)
+        token = _inside.set(self)
+        try:
+            return await self._guard.arun(op, spec, impl, args, kwargs)
+        finally:
+            _inside.reset(token)
+
+    method.__name__ = name
+    return method
+
+
+def guarded_variant(cls: type) -> type:
+    """The subclass of ``cls`` whose operations run through the instance's ``Guard`` (made once)."""
+    variant = _variants.get(cls)
+    if variant is not None:
+        return variant
+    operations: Mapping[str, Op] = {**OPERATIONS, **getattr(cls, "operations", {})}
+    namespace: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                                 "__doc__": cls.__doc__, "_bare": cls}
+    for op, spec in operations.items():
+        for name, make in ((op, _sync_method), ("a" + op, _async_method)):
+            if callable(getattr(cls, name, None)):
+                method = make(name, op, spec)
+                method.__qualname__ = f"{cls.__qualname__}.{name}"
+                method.__doc__ = getattr(cls, name).__doc__
+                namespace[name] = method
+    variant = _variants.setdefault(cls, type(cls.__name__, (cls,), namespace))
+    return variant
+
+
+@contextlib.contextmanager
+def bypass(cache: object) -> Iterator[None]:
+    """Run the block's operations on ``cache`` unguarded: no breaker, no fallback, no metrics."""
+    token = _inside.set(cache)
+    try:
+        yield
+    finally:
+        _inside.reset(token)
