@@ -51,6 +51,7 @@ class Recorder:
         self.alias = alias
         self.backend = backend
         self.settings = settings
+        self.timed = settings.latency  # the pipeline times calls (and passes seconds >= 0) only then
         self._bounds = settings.buckets
         self._width = BUCKET0 + len(self._bounds) + 1  # the last bucket is +Inf
         self._reset()
