@@ -51,6 +51,7 @@ class Recorder(Protocol):
     """What the metrics layer receives (django_altcache.metrics)."""
 
     timed: bool
+    tracing: bool
 
     def record(self, op: str, seconds: float, hits: int, misses: int, error: type[BaseException] | None,
                fallback: bool) -> None: ...
@@ -142,7 +143,7 @@ class Guard:
     """
 
     __slots__ = ("name", "config", "errors", "is_outage", "after_outage", "make_error", "breakers", "log",
-                 "recorder")
+                 "recorder", "tracing")
 
     def __init__(self, name: str, config: Resilience, *, errors: tuple[type[BaseException], ...],
                  make_error: Callable[[str], BaseException],
@@ -156,6 +157,7 @@ class Guard:
         self.after_outage = after_outage
         self.make_error = make_error
         self.recorder = recorder
+        self.tracing = recorder is not None and recorder.tracing
         pair: tuple[CircuitBreaker | None, CircuitBreaker | None] = (None, None)
         if breakers and config.breaker is not None:
             pair = (shared_breaker(f"cache {name} (reads)", config.breaker),
@@ -227,6 +229,21 @@ class Guard:
             self._record(recorder, op, started, spec.outcome, args, kwargs, error, fallback, result)
         return result
 
+    def traced(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:
+        """``run`` inside the recorder's span (OpenTelemetry): the span is current while the call runs."""
+        with self.recorder.span(op, args, kwargs) as span:  # type: ignore[union-attr]
+            result = self.run(op, spec, impl, args, kwargs)
+            span.set_result(result)
+            return result
+
+    async def atraced(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+        with self.recorder.span("a" + op, args, kwargs) as span:  # type: ignore[union-attr]
+            result = await self.arun(op, spec, impl, args, kwargs)
+            span.set_result(result)
+            return result
+
     async def arun(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
                    kwargs: dict[str, Any]) -> Any:
         recorder = self.recorder
@@ -251,10 +268,10 @@ class Guard:
             if breaker is not None and error is None:
                 breaker.release()
             if recorder is not None:
-                self._record(recorder, op, started, None, args, kwargs, type(exc), False)
+                self._record(recorder, "a" + op, started, None, args, kwargs, type(exc), False)
             raise
         if recorder is not None:
-            self._record(recorder, op, started, spec.outcome, args, kwargs, error, fallback, result)
+            self._record(recorder, "a" + op, started, spec.outcome, args, kwargs, error, fallback, result)
         return result
 
     @staticmethod
@@ -282,13 +299,15 @@ def _sync_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
         impl = getattr(self._bare, name)
         if type(impl) is FunctionType:
             impl = impl.__get__(self)
+        guard = self._guard
+        run = guard.traced if guard.tracing else guard.run
         if spec.transparent:
-            return self._guard.run(op, spec, impl, args, kwargs)
+            return run(op, spec, impl, args, kwargs)
         if _inside.get() is self:
             return impl(*args, **kwargs)
         token = _inside.set(self)
         try:
-            return self._guard.run(op, spec, impl, args, kwargs)
+            return run(op, spec, impl, args, kwargs)
         finally:
             _inside.reset(token)
 
@@ -301,13 +320,15 @@ def _async_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
         impl = getattr(self._bare, name)
         if type(impl) is FunctionType:
             impl = impl.__get__(self)
+        guard = self._guard
+        run = guard.atraced if guard.tracing else guard.arun
         if spec.transparent:
-            return await self._guard.arun(op, spec, impl, args, kwargs)
+            return await run(op, spec, impl, args, kwargs)
         if _inside.get() is self:
             return await impl(*args, **kwargs)
         token = _inside.set(self)
         try:
-            return await self._guard.arun(op, spec, impl, args, kwargs)
+            return await run(op, spec, impl, args, kwargs)
         finally:
             _inside.reset(token)
 
