@@ -39,3 +39,11 @@ def dashboard_json(request: HttpRequest) -> JsonResponse:
             "metrics": snap.to_dict() if snap is not None else None,
         })
     return JsonResponse({"now": time.time(), "caches": caches, "events": events.recent()})
+
+
+@never_cache
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """The Prometheus exposition (django_altcache.metrics.prometheus.metrics_view)."""
+    from django_altcache.metrics.prometheus import metrics_view
+
+    return metrics_view(request)  # type: ignore[no-any-return]

@@ -16,6 +16,7 @@ urlpatterns = [
     path("work/", views.work, name="work"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard.json", dashboard.dashboard_json, name="dashboard-json"),
+    path("metrics", dashboard.prometheus_metrics, name="metrics"),
     # The dashboard's script and styles, from the app itself (no staticfiles app, no CDN).
     path("assets/<path:path>", serve, {"document_root": Path(__file__).resolve().parent / "static"}),
 ]

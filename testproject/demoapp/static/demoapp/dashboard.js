@@ -40,7 +40,7 @@
   function seconds(s) {
     if (s === null || s === undefined) return "–";
     if (s < 0.001) return `${(s * 1e6).toFixed(s < 1e-5 ? 1 : 0)} µs`;
-    if (s < 1) return `${(s * 1e3).toFixed(s < 0.01 ? 2 : 1)} ms`;
+    if (s < 1) return `${(s * 1e3).toFixed(s < 0.01 ? 2 : s < 0.1 ? 1 : 0)} ms`;
     return `${s.toFixed(2)} s`;
   }
   const pct = (r) => (r === null || r === undefined ? "–" : `${(r * 100).toFixed(1)}%`);
