@@ -4,33 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 from django.test import override_settings
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from django_altcache.metrics import MetricsSettings, recorder_for
 from django_altcache.metrics.otel import TracingRecorder, server_of
 
-EXPORTER = InMemorySpanExporter()
-_provider: list[TracerProvider] = []
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    if not _provider:  # the global provider can be set once per process
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
-        trace.set_tracer_provider(provider)
-        _provider.append(provider)
-    EXPORTER.clear()
-    yield EXPORTER
-    EXPORTER.clear()
+from .tracing import spans  # noqa: F401 - a fixture
 
 
 def traced(alias: str, backend: str = "redis", **options: object) -> TracingRecorder:
