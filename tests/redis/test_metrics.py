@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY, generate_latest
 
 from django_altcache.metrics.recorder import _recorders
 from tests.core.metrics.helpers import exposition_values, in_threads, value
-from tests.core.metrics.tracing import spans  # noqa: F401 - a fixture
+from tests.core.metrics.tracing import spans_fixture  # noqa: F401 - the spans fixture
 
 
 @pytest.fixture

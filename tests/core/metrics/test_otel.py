@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from django_altcache.metrics import MetricsSettings, recorder_for
 from django_altcache.metrics.otel import TracingRecorder, server_of
 
-from .tracing import spans  # noqa: F401 - a fixture
+from .tracing import spans_fixture  # noqa: F401 - the spans fixture
 
 
 def traced(alias: str, backend: str = "redis", **options: object) -> TracingRecorder:

@@ -14,8 +14,8 @@ EXPORTER = InMemorySpanExporter()
 _provider: list[TracerProvider] = []
 
 
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
+@pytest.fixture(name="spans")
+def spans_fixture() -> Iterator[InMemorySpanExporter]:
     if not _provider:
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
