@@ -92,7 +92,9 @@ def unavailable(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 
 def _get_outcome(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[int, int]:
-    return (0, 1) if result is _default(args, kwargs) else (1, 0)
+    # _default inlined: this runs on every metered get.
+    default = kwargs["default"] if "default" in kwargs else (args[1] if len(args) > 1 else None)
+    return (0, 1) if result is default else (1, 0)
 
 
 def _bool_outcome(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[int, int]:
