@@ -8,11 +8,11 @@
   command and the demo dashboard.
 """
 
-from .recorder import OPERATIONS, Recorder, recorder_for, recorders, snapshots
+from .recorder import OPERATIONS, Recorder, recorder_for, recorder_of, recorders, snapshots
 from .settings import DEFAULT_BUCKETS, MetricsSettings, parse_metrics
 from .snapshot import LOOKUPS, OpStats, Snapshot
 
 __all__ = [
     "DEFAULT_BUCKETS", "LOOKUPS", "OPERATIONS", "MetricsSettings", "OpStats", "Recorder", "Snapshot",
-    "parse_metrics", "recorder_for", "recorders", "snapshots",
+    "parse_metrics", "recorder_for", "recorder_of", "recorders", "snapshots",
 ]

@@ -172,6 +172,11 @@ def _build(alias: str, backend_label: str, settings: MetricsSettings) -> Recorde
     return recorder
 
 
+def recorder_of(alias: str) -> Recorder | None:
+    """The recorder counting ``alias`` in this process, if the alias has recorded anything."""
+    return _recorders.get(alias)
+
+
 def recorders() -> list[Recorder]:
     """Every alias that records in this process, in alias order."""
     return [_recorders[alias] for alias in sorted(_recorders)]

@@ -145,7 +145,7 @@ class Guard:
     """
 
     __slots__ = ("name", "config", "errors", "is_outage", "after_outage", "make_error", "breakers", "log",
-                 "recorder", "tracing")
+                 "recorder", "tracing", "runner", "arunner")
 
     def __init__(self, name: str, config: Resilience, *, errors: tuple[type[BaseException], ...],
                  make_error: Callable[[str], BaseException],
@@ -160,6 +160,10 @@ class Guard:
         self.make_error = make_error
         self.recorder = recorder
         self.tracing = recorder is not None and recorder.tracing
+        # Metrics alone (no fail-soft, no breaker): a shorter path with nothing to decide per call.
+        lean = recorder is not None and not config.active
+        self.runner: Callable[..., Any] = self.traced if self.tracing else (self.count if lean else self.run)
+        self.arunner: Callable[..., Any] = self.atraced if self.tracing else (self.acount if lean else self.arun)
         pair: tuple[CircuitBreaker | None, CircuitBreaker | None] = (None, None)
         if breakers and config.breaker is not None:
             pair = (shared_breaker(f"cache {name} (reads)", config.breaker),
@@ -167,7 +171,7 @@ class Guard:
             if recorder is not None:
                 for side, breaker in zip(SIDES, pair):
                     if breaker is not None:
-                        breaker.listeners.append(_breaker_listener(recorder, side))
+                        _listen(breaker, recorder, side)
         self.breakers = pair
         self.log: RateLimitedLog = shared_log(f"cache {name}", config.log_interval if config.ignore_exceptions else None)
 
@@ -231,18 +235,54 @@ class Guard:
             self._record(recorder, op, started, spec.outcome, args, kwargs, error, fallback, result)
         return result
 
+    def count(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Any:
+        """``run`` for a guard with metrics only: call, then report; nothing can answer instead."""
+        recorder: Any = self.recorder
+        started = time.perf_counter() if recorder.timed else 0.0
+        try:
+            result = impl(*args, **kwargs)
+        except BaseException as exc:
+            self._record(recorder, op, started, None, args, kwargs, type(exc), False)
+            raise
+        outcome = spec.outcome
+        hits, misses = outcome(args, kwargs, result) if outcome is not None else (0, 0)
+        try:
+            recorder.record(op, time.perf_counter() - started if started else -1.0, hits, misses, None, False)
+        except Exception:  # noqa: BLE001 - metrics must never break a cache call
+            logger.exception("django_altcache: the metrics recorder failed")
+        return result
+
+    async def acount(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> Any:
+        recorder: Any = self.recorder
+        started = time.perf_counter() if recorder.timed else 0.0
+        try:
+            result = await impl(*args, **kwargs)
+        except BaseException as exc:
+            self._record(recorder, "a" + op, started, None, args, kwargs, type(exc), False)
+            raise
+        outcome = spec.outcome
+        hits, misses = outcome(args, kwargs, result) if outcome is not None else (0, 0)
+        try:
+            recorder.record("a" + op, time.perf_counter() - started if started else -1.0, hits, misses, None,
+                            False)
+        except Exception:  # noqa: BLE001 - metrics must never break a cache call
+            logger.exception("django_altcache: the metrics recorder failed")
+        return result
+
     def traced(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
                kwargs: dict[str, Any]) -> Any:
         """``run`` inside the recorder's span (OpenTelemetry): the span is current while the call runs."""
         with self.recorder.span(op, args, kwargs) as span:  # type: ignore[union-attr]
-            result = self.run(op, spec, impl, args, kwargs)
+            result = (self.count if not self.config.active else self.run)(op, spec, impl, args, kwargs)
             span.set_result(result)
             return result
 
     async def atraced(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
                       kwargs: dict[str, Any]) -> Any:
         with self.recorder.span("a" + op, args, kwargs) as span:  # type: ignore[union-attr]
-            result = await self.arun(op, spec, impl, args, kwargs)
+            result = await (self.acount if not self.config.active else self.arun)(op, spec, impl, args, kwargs)
             span.set_result(result)
             return result
 
@@ -288,8 +328,25 @@ class Guard:
             logger.exception("django_altcache: the metrics recorder failed")
 
 
-def _breaker_listener(recorder: Recorder, side: str) -> Callable[[bool], None]:
-    return lambda opened: recorder.breaker(side, "open" if opened else "closed")
+class _BreakerListener:
+    """Tells a recorder when a breaker opens or closes."""
+
+    __slots__ = ("recorder", "side")
+
+    def __init__(self, recorder: Recorder, side: str) -> None:
+        self.recorder, self.side = recorder, side
+
+    def __call__(self, opened: bool) -> None:
+        self.recorder.breaker(self.side, "open" if opened else "closed")
+
+
+def _listen(breaker: CircuitBreaker, recorder: Recorder, side: str) -> None:
+    """One listener per recorder and side: the breaker is shared by every instance of the cache
+    (Django builds one per thread, and per task under ASGI), and each builds a Guard."""
+    if any(isinstance(listener, _BreakerListener) and listener.recorder is recorder and listener.side == side
+           for listener in breaker.listeners):
+        return
+    breaker.listeners.append(_BreakerListener(recorder, side))
 
 
 # -- the guarded variant of a class -----------------------------------------------------------
@@ -301,8 +358,7 @@ def _sync_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
         impl = getattr(self._bare, name)
         if type(impl) is FunctionType:
             impl = impl.__get__(self)
-        guard = self._guard
-        run = guard.traced if guard.tracing else guard.run
+        run = self._guard.runner
         if spec.transparent:
             return run(op, spec, impl, args, kwargs)
         if _inside.get() is self:
@@ -322,8 +378,7 @@ def _async_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
         impl = getattr(self._bare, name)
         if type(impl) is FunctionType:
             impl = impl.__get__(self)
-        guard = self._guard
-        run = guard.atraced if guard.tracing else guard.arun
+        run = self._guard.arunner
         if spec.transparent:
             return await run(op, spec, impl, args, kwargs)
         if _inside.get() is self:

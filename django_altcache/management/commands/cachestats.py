@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from django_altcache.metrics.recorder import _recorders
+from django_altcache.metrics import recorder_of
 from django_altcache.metrics.snapshot import Snapshot
 
 SERVER_FIELDS_SHOWN = 12
@@ -85,7 +85,7 @@ class Command(BaseCommand):
             pass
 
     def _alias(self, alias: str, previous: dict[str, Snapshot], server: bool) -> dict[str, Any]:
-        recorder = _recorders.get(alias)
+        recorder = recorder_of(alias)
         entry: dict[str, Any] = {"alias": alias, "backend": settings.CACHES[alias].get("BACKEND")}
         if recorder is None:
             metrics_on = bool((settings.CACHES[alias].get("OPTIONS") or {}).get("METRICS"))
