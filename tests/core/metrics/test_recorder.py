@@ -107,6 +107,7 @@ def test_one_recorder_per_alias_until_the_configuration_changes(alias: str) -> N
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # forking a threaded parent is the case
 def test_a_forked_child_counts_from_zero(alias: str) -> None:
     recorder = recorder_for(alias, "locmem", NO_EXPORT)
     recorder.record("get", -1.0, 1, 0, None, False)
