@@ -40,7 +40,7 @@ from django_altcache.exceptions import CacheUnavailable
 
 from .breaker import CircuitBreaker, RateLimitedLog, logger, shared_breaker, shared_log
 
-READ, WRITE = 0, 1
+READ, WRITE, NEITHER = 0, 1, 2  # which breaker: NEITHER for transparent operations
 SIDES = ("reads", "writes")
 
 # The cache (if any) whose guarded operation the current thread or task is inside.
@@ -51,7 +51,7 @@ class Recorder(Protocol):
     """What the metrics layer receives (django_altcache.metrics)."""
 
     timed: bool
-    tracing: bool
+    tracing: bool  # True: run each call inside ``span(op, args, kwargs)`` (OpenTelemetry)
 
     def record(self, op: str, seconds: float, hits: int, misses: int, error: type[BaseException] | None,
                fallback: bool) -> None: ...
@@ -109,7 +109,7 @@ def _many_outcome(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) ->
 
 @dataclass(frozen=True)
 class Op:
-    side: int  # READ or WRITE: which breaker
+    side: int  # READ, WRITE or NEITHER: which breaker
     fallback: Fallback  # the fail-soft answer
     outcome: Outcome | None = None  # (hits, misses) of a read, for the metrics
     transparent: bool = False  # metrics only; the operations it is made of are guarded themselves
@@ -130,7 +130,7 @@ OPERATIONS: dict[str, Op] = {
     "decr": Op(WRITE, unavailable),
     "incr_version": Op(WRITE, unavailable),
     "decr_version": Op(WRITE, unavailable),
-    "get_or_set": Op(READ, constant(None), transparent=True),
+    "get_or_set": Op(NEITHER, constant(None), transparent=True),
 }
 
 
@@ -145,7 +145,7 @@ class Guard:
     """
 
     __slots__ = ("name", "config", "errors", "is_outage", "after_outage", "make_error", "breakers", "log",
-                 "recorder", "tracing", "runner", "arunner")
+                 "recorder", "tracing", "lean")
 
     def __init__(self, name: str, config: Resilience, *, errors: tuple[type[BaseException], ...],
                  make_error: Callable[[str], BaseException],
@@ -160,10 +160,8 @@ class Guard:
         self.make_error = make_error
         self.recorder = recorder
         self.tracing = recorder is not None and recorder.tracing
-        # Metrics alone (no fail-soft, no breaker): a shorter path with nothing to decide per call.
-        lean = recorder is not None and not config.active
-        self.runner: Callable[..., Any] = self.traced if self.tracing else (self.count if lean else self.run)
-        self.arunner: Callable[..., Any] = self.atraced if self.tracing else (self.acount if lean else self.arun)
+        # Metrics alone (no fail-soft, no breaker): ``count``, with nothing to decide per call.
+        self.lean = recorder is not None and not config.active
         pair: tuple[CircuitBreaker | None, CircuitBreaker | None] = (None, None)
         if breakers and config.breaker is not None:
             pair = (shared_breaker(f"cache {name} (reads)", config.breaker),
@@ -172,11 +170,11 @@ class Guard:
                 for side, breaker in zip(SIDES, pair):
                     if breaker is not None:
                         _listen(breaker, recorder, side)
-        self.breakers = pair
+        self.breakers = (*pair, None)  # indexed by Op.side
         self.log: RateLimitedLog = shared_log(f"cache {name}", config.log_interval if config.ignore_exceptions else None)
 
     def states(self) -> dict[str, str]:
-        return {side: breaker.state for side, breaker in zip(SIDES, self.breakers) if breaker is not None}
+        return {side: breaker.state for side, breaker in zip(SIDES, self.breakers[:2]) if breaker is not None}
 
     # -- the two ways a call can fail ------------------------------------------------------
     def skipped(self, op: str, spec: Op, breaker: CircuitBreaker, args: tuple[Any, ...],
@@ -205,20 +203,31 @@ class Guard:
         return spec.fallback(args, kwargs)
 
     # -- one call --------------------------------------------------------------------------
-    def run(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
+    # ``impl`` is the class's method (a function: called with ``cache``) or whatever a test
+    # patched onto the class (called as Python would call it through an instance: without it).
+    def run(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
             kwargs: dict[str, Any]) -> Any:
         recorder = self.recorder
+        breaker = self.breakers[spec.side]
+        if recorder is None and (breaker is None or not breaker._open_until):
+            # The common case (breaker closed, no metrics): the least work per call.
+            try:
+                result = impl(cache, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
+            except self.errors as exc:
+                return self.failed(op, spec, breaker, exc, args, kwargs)
+            if breaker is not None and breaker._count:
+                breaker.success()
+            return result
         started = time.perf_counter() if recorder is not None and recorder.timed else 0.0
         error: type[BaseException] | None = None
         fallback = False
-        breaker = None if spec.transparent else self.breakers[spec.side]
         try:
             if breaker is not None and not breaker.allow():
                 fallback = True
                 result = self.skipped(op, spec, breaker, args, kwargs)
             else:
                 try:
-                    result = impl(*args, **kwargs)
+                    result = impl(cache, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
                 except self.errors as exc:
                     error, fallback = type(exc), True
                     result = self.failed(op, spec, breaker, exc, args, kwargs)
@@ -235,71 +244,34 @@ class Guard:
             self._record(recorder, op, started, spec.outcome, args, kwargs, error, fallback, result)
         return result
 
-    def count(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
-              kwargs: dict[str, Any]) -> Any:
-        """``run`` for a guard with metrics only: call, then report; nothing can answer instead."""
-        recorder: Any = self.recorder
-        started = time.perf_counter() if recorder.timed else 0.0
-        try:
-            result = impl(*args, **kwargs)
-        except BaseException as exc:
-            self._record(recorder, op, started, None, args, kwargs, type(exc), False)
-            raise
-        outcome = spec.outcome
-        hits, misses = outcome(args, kwargs, result) if outcome is not None else (0, 0)
-        try:
-            recorder.record(op, time.perf_counter() - started if started else -1.0, hits, misses, None, False)
-        except Exception:  # noqa: BLE001 - metrics must never break a cache call
-            logger.exception("django_altcache: the metrics recorder failed")
-        return result
-
-    async def acount(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
-                     kwargs: dict[str, Any]) -> Any:
-        recorder: Any = self.recorder
-        started = time.perf_counter() if recorder.timed else 0.0
-        try:
-            result = await impl(*args, **kwargs)
-        except BaseException as exc:
-            self._record(recorder, "a" + op, started, None, args, kwargs, type(exc), False)
-            raise
-        outcome = spec.outcome
-        hits, misses = outcome(args, kwargs, result) if outcome is not None else (0, 0)
-        try:
-            recorder.record("a" + op, time.perf_counter() - started if started else -1.0, hits, misses, None,
-                            False)
-        except Exception:  # noqa: BLE001 - metrics must never break a cache call
-            logger.exception("django_altcache: the metrics recorder failed")
-        return result
-
-    def traced(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
-               kwargs: dict[str, Any]) -> Any:
-        """``run`` inside the recorder's span (OpenTelemetry): the span is current while the call runs."""
-        with self.recorder.span(op, args, kwargs) as span:  # type: ignore[union-attr]
-            result = (self.count if not self.config.active else self.run)(op, spec, impl, args, kwargs)
-            span.set_result(result)
-            return result
-
-    async def atraced(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
-                      kwargs: dict[str, Any]) -> Any:
-        with self.recorder.span("a" + op, args, kwargs) as span:  # type: ignore[union-attr]
-            result = await (self.acount if not self.config.active else self.arun)(op, spec, impl, args, kwargs)
-            span.set_result(result)
-            return result
-
-    async def arun(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
+    async def arun(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
                    kwargs: dict[str, Any]) -> Any:
         recorder = self.recorder
+        breaker = self.breakers[spec.side]
+        if recorder is None and (breaker is None or not breaker._open_until):
+            try:
+                if type(impl) is FunctionType:
+                    result = await impl(cache, *args, **kwargs)
+                else:
+                    result = await impl(*args, **kwargs)
+            except self.errors as exc:
+                return self.failed(op, spec, breaker, exc, args, kwargs)
+            if breaker is not None and breaker._count:
+                breaker.success()
+            return result
         started = time.perf_counter() if recorder is not None and recorder.timed else 0.0
         error: type[BaseException] | None = None
         fallback = False
-        breaker = None if spec.transparent else self.breakers[spec.side]
         try:
             if breaker is not None and not breaker.allow():
                 fallback = True
                 result = self.skipped(op, spec, breaker, args, kwargs)
             else:
                 try:
-                    result = await impl(*args, **kwargs)
+                    if type(impl) is FunctionType:
+                        result = await impl(cache, *args, **kwargs)
+                    else:
+                        result = await impl(*args, **kwargs)
                 except self.errors as exc:
                     error, fallback = type(exc), True
                     result = self.failed(op, spec, breaker, exc, args, kwargs)
@@ -315,6 +287,40 @@ class Guard:
         if recorder is not None:
             self._record(recorder, "a" + op, started, spec.outcome, args, kwargs, error, fallback, result)
         return result
+
+    # -- metrics only, and tracing ---------------------------------------------------------
+    def count(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Any:
+        """``run`` for a guard with metrics alone: call, then report (nothing answers instead)."""
+        recorder: Any = self.recorder
+        started = time.perf_counter() if recorder.timed else 0.0
+        try:
+            result = impl(cache, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
+        except BaseException as exc:
+            self._record(recorder, op, started, None, args, kwargs, type(exc), False)
+            raise
+        outcome = spec.outcome
+        hits, misses = outcome(args, kwargs, result) if outcome is not None else (0, 0)
+        try:
+            recorder.record(op, time.perf_counter() - started if started else -1.0, hits, misses, None, False)
+        except Exception:  # noqa: BLE001 - metrics must never break a cache call
+            logger.exception("django_altcache: the metrics recorder failed")
+        return result
+
+    def traced(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:
+        """The call inside the recorder's span (OpenTelemetry): current while the call runs."""
+        with self.recorder.span(op, args, kwargs) as span:  # type: ignore[union-attr]
+            result = (self.count if self.lean else self.run)(op, spec, impl, cache, args, kwargs)
+            span.set_result(result)
+            return result
+
+    async def atraced(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+        with self.recorder.span("a" + op, args, kwargs) as span:  # type: ignore[union-attr]
+            result = await self.arun(op, spec, impl, cache, args, kwargs)
+            span.set_result(result)
+            return result
 
     @staticmethod
     def _record(recorder: Recorder, op: str, started: float, outcome: Outcome | None, args: tuple[Any, ...],
@@ -353,19 +359,37 @@ def _listen(breaker: CircuitBreaker, recorder: Recorder, side: str) -> None:
 _variants: dict[type, type] = {}
 
 
-def _sync_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
+def _sync_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]:
+    transparent = spec.transparent
+    side = spec.side
+
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        impl = getattr(self._bare, name)
-        if type(impl) is FunctionType:
-            impl = impl.__get__(self)
-        run = self._guard.runner
-        if spec.transparent:
-            return run(op, spec, impl, args, kwargs)
+        impl = getattr(bare, name)  # looked up per call: a patch of the class is honoured
+        if transparent:
+            guard = self._guard
+            return (guard.traced if guard.tracing else guard.run)(op, spec, impl, self, args, kwargs)
         if _inside.get() is self:
-            return impl(*args, **kwargs)
+            return impl(self, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
+        guard = self._guard
+        breaker = guard.breakers[side]
         token = _inside.set(self)
         try:
-            return run(op, spec, impl, args, kwargs)
+            if guard.recorder is not None:
+                if guard.tracing:
+                    return guard.traced(op, spec, impl, self, args, kwargs)
+                if guard.lean:
+                    return guard.count(op, spec, impl, self, args, kwargs)
+                return guard.run(op, spec, impl, self, args, kwargs)
+            if breaker is not None and breaker._open_until:
+                return guard.run(op, spec, impl, self, args, kwargs)
+            # The common case (breaker closed, no metrics), inline: the least work per call.
+            try:
+                result = impl(self, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
+            except guard.errors as exc:
+                return guard.failed(op, spec, breaker, exc, args, kwargs)
+            if breaker is not None and breaker._count:
+                breaker.success()
+            return result
         finally:
             _inside.reset(token)
 
@@ -373,19 +397,22 @@ def _sync_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
     return method
 
 
-def _async_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
+def _async_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]:
+    transparent = spec.transparent
+
     async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        impl = getattr(self._bare, name)
-        if type(impl) is FunctionType:
-            impl = impl.__get__(self)
-        run = self._guard.arunner
-        if spec.transparent:
-            return await run(op, spec, impl, args, kwargs)
+        impl = getattr(bare, name)
+        if transparent:
+            guard = self._guard
+            return await (guard.atraced if guard.tracing else guard.arun)(op, spec, impl, self, args, kwargs)
         if _inside.get() is self:
+            if type(impl) is FunctionType:
+                return await impl(self, *args, **kwargs)
             return await impl(*args, **kwargs)
         token = _inside.set(self)
         try:
-            return await run(op, spec, impl, args, kwargs)
+            guard = self._guard
+            return await (guard.atraced if guard.tracing else guard.arun)(op, spec, impl, self, args, kwargs)
         finally:
             _inside.reset(token)
 
@@ -404,7 +431,7 @@ def guarded_variant(cls: type) -> type:
     for op, spec in operations.items():
         for name, make in ((op, _sync_method), ("a" + op, _async_method)):
             if callable(getattr(cls, name, None)):
-                method = make(name, op, spec)
+                method = make(cls, name, op, spec)
                 method.__qualname__ = f"{cls.__qualname__}.{name}"
                 method.__doc__ = getattr(cls, name).__doc__
                 namespace[name] = method

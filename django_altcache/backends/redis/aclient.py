@@ -133,6 +133,7 @@ class AsyncClientMixin:
         return bool(await self._aleader().execute_command("DEL", key))
 
     async def aget_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
+        # The twin of get_many, kept for the same reason; the backend calls aget_many_mapped.
         return await self.aget_many_mapped({key: key for key in keys})
 
     async def aget_many_mapped(self, key_map: dict[Any, Any]) -> dict[Any, Any]:
