@@ -67,7 +67,8 @@ class AltCache(BaseCache, metaclass=_Building):
         options = params.get("OPTIONS") if isinstance(params, dict) else None
         parsed = cls.spec.parse(options)
         target: type = cls
-        if "_bare" not in cls.__dict__ and cls.needs_guard(parsed):
+        # METRICS asks for the guard on every backend, whatever a subclass's needs_guard says.
+        if "_bare" not in cls.__dict__ and (cls.needs_guard(parsed) or parsed[METRICS] is not None):
             target = guarded_variant(cls)
         self = super().__new__(target)
         self._parsed = parsed
@@ -97,7 +98,7 @@ class AltCache(BaseCache, metaclass=_Building):
     @classmethod
     def needs_guard(cls, parsed: Parsed) -> bool:
         """Whether these options ask for anything the guard does (else: no wrapper at all)."""
-        return (not cls.spec.serverless and parsed.derive(resilience_of).active) or parsed[METRICS] is not None
+        return not cls.spec.serverless and parsed.derive(resilience_of).active
 
     @property
     def resilience(self) -> Resilience:
