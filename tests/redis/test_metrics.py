@@ -65,6 +65,7 @@ def test_an_outage_counts_errors_fail_soft_answers_and_the_breaker(own_redis: An
         in_threads(3, lambda index: caches[alias].get("warm"))  # other threads' instances share the breaker
         cache = caches[alias]
         assert len(cache._guard.breakers[0].listeners) == 1  # not one per instance (a leak under ASGI)
+        assert _recorders[alias].snapshot().breakers["reads"].state == "closed"  # known before any change
         cache.set("k", 1)
         own_redis.kill()
         for _ in range(10):

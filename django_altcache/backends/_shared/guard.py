@@ -353,6 +353,7 @@ def _listen(breaker: CircuitBreaker, recorder: Recorder, side: str) -> None:
            for listener in breaker.listeners):
         return
     breaker.listeners.append(_BreakerListener(recorder, side))
+    recorder.breaker(side, breaker.state)  # the state it starts from, before any change
 
 
 # -- the guarded variant of a class -----------------------------------------------------------
