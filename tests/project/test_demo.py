@@ -104,6 +104,10 @@ def test_demo_load_drives_the_dashboard_through_an_outage_drill(tmp_path: Path) 
         assert any(text.startswith("Redis restarted") for text in texts), texts
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/dashboard/", timeout=10) as response:
             assert b"dashboard.js" in response.read()
+        # The site's own counters saw the load and the outage (fail-soft answers while Redis was down).
+        default = {c["alias"]: c for c in _json(url)["caches"]}["default"]["metrics"]
+        assert default["calls"] > 0 and default["fallbacks"] > 0, default
+        assert default["breakers"]["reads"]["opens"] >= 1, default
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
