@@ -335,6 +335,12 @@ class FileBasedCache(AltCache, FastKeysMixin, DjangoFileBasedCache):
     async def aclose(self, **kwargs: Any) -> None:
         self.close(**kwargs)
 
+    def server_stats(self) -> dict[str, Any]:
+        """Entries and bytes in the directory, for ``cachestats``."""
+        from django_altcache.metrics import server_stats
+
+        return server_stats.files(self._dir, self.cache_suffix)
+
     # -- system check -----------------------------------------------------------------
 
     def check_backend(self, alias: str) -> list[checks.CheckMessage]:

@@ -271,3 +271,9 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
         with self._lock:
             self._cache.clear()
             self._expire_info.clear()
+
+    def server_stats(self) -> dict[str, Any]:
+        """Entries in this process's store, for ``cachestats``."""
+        from django_altcache.metrics import server_stats
+
+        return server_stats.locmem(self)

@@ -378,6 +378,12 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
 
         self._run(self._write_alias(), work, bulk=True)
 
+    def server_stats(self) -> dict[str, Any]:
+        """Rows and expired rows in the table, for ``cachestats``."""
+        from django_altcache.metrics import server_stats
+
+        return server_stats.database(self)
+
     # Async twins: the sync work in Django's DB thread (connections are per thread), one
     # statement as in sync code (Django's own twins would turn get_many into a get per key
     # and incr into get + set).

@@ -255,6 +255,12 @@ class MemcachedCache(AltCache, FastKeysMixin, django_memcached.BaseMemcachedCach
     locals().update(twins(in_thread, "get", "get_many", "has_key", "add", "set", "touch", "delete", "set_many",
                           "delete_many", "incr", "decr", "incr_version", "decr_version", "clear"))
 
+    def server_stats(self) -> dict[str, Any]:
+        """memcached's ``stats`` summed over the servers, for ``cachestats``."""
+        from django_altcache.metrics import server_stats
+
+        return server_stats.memcached(self._handle.get())
+
 
 class PyMemcacheCache(MemcachedCache, django_memcached.PyMemcacheCache):
     """Drop-in for django.core.cache.backends.memcached.PyMemcacheCache."""

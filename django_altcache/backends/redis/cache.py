@@ -132,14 +132,10 @@ class RedisCache(StructuresMixin, ExtrasMixin, AltCache, FastKeysMixin, DjangoRe
         if self._guard is not None and extra.log_every is not None:
             self._guard.log = DjangoRedisLog(extra.log_every)  # type: ignore[assignment]
 
-    # django-redis's global settings (DJANGO_REDIS_IGNORE_EXCEPTIONS...) count too.
     @classmethod
-    def needs_guard(cls, parsed: Parsed) -> bool:
-        return _settings(parsed).resilience.active
-
-    @property
-    def resilience(self) -> Resilience:
-        return _settings(self._parsed).resilience
+    def resilience_of(cls, parsed: Parsed) -> Resilience:
+        # django-redis's global settings (DJANGO_REDIS_IGNORE_EXCEPTIONS...) count too.
+        return _settings(parsed).resilience
 
     @cached_property
     def _cache(self) -> RedisCacheClient:
@@ -313,6 +309,12 @@ class RedisCache(StructuresMixin, ExtrasMixin, AltCache, FastKeysMixin, DjangoRe
 
     async def aclear(self) -> bool:
         return await self._cache.aclear(self._prefix_pattern() if self._clear_prefix_only else None)
+
+    def server_stats(self) -> dict[str, Any]:
+        """The leader's ``INFO`` (hits, misses, evictions, memory, keys), for ``cachestats``."""
+        from django_altcache.metrics import server_stats
+
+        return server_stats.redis(self._cache._leader)
 
     # -- key patterns -------------------------------------------------------------------
     def _prefix_pattern(self) -> str:
