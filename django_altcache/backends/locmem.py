@@ -34,6 +34,7 @@ from django_altcache.conf.common import LOCMEM
 from ._shared.keys import FastKeysMixin
 from ._shared.twins import InlineAsyncMixin
 from .base import AltCache, logger
+from ..codecs import UnreadableValue, report_unreadable
 
 # Per-process stores keyed by LOCATION, as in Django, so every thread's instance of
 # an alias (and any alias with the same LOCATION) sees the same data.
@@ -43,6 +44,15 @@ _locks: dict[str, Lock] = {}
 
 _AS_IS = frozenset({str, int, float, bool, type(None)})
 _MISSING: Any = object()
+
+
+def _encoder(codec: Any) -> Any:
+    encode = codec.encode
+
+    def dumps(value: Any, protocol: int) -> bytes:
+        return encode(value)  # type: ignore[no-any-return]
+
+    return dumps
 
 
 class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
@@ -55,17 +65,33 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
         self._cache = _caches.setdefault(name, OrderedDict())
         self._expire_info = _expire_info.setdefault(name, {})
         self._lock = _locks.setdefault(name, Lock())
+        # Instance attributes, as cheap to call as the module functions they default to.
+        # With a codec stored bytes are its tagged
+        # values; str/int/float/bool/None stay as they are, whatever the codec.
+        self._codec = codec = self._init_codec(name, params)
+        self._dumps = pickle.dumps if codec is None or not codec.writes else _encoder(codec)
+        self._loads = pickle.loads if codec is None else codec.decode
 
     def _pack(self, value: Any) -> Any:
         if type(value) in _AS_IS:
             return value
-        return pickle.dumps(value, self.pickle_protocol)
+        return self._dumps(value, self.pickle_protocol)
 
-    @staticmethod
-    def _unpack(stored: Any) -> Any:
+    def _unpack(self, stored: Any) -> Any:
         if type(stored) is bytes:
-            return pickle.loads(stored)
+            return self._loads(stored)
         return stored
+
+    def _unreadable(self, key: str, stored: bytes, exc: Exception) -> None:
+        """A stored value that cannot be decoded reads as a miss: logged, removed if unchanged."""
+        if isinstance(exc, UnreadableValue):  # the codec's: rate-limited (floods after a key change)
+            report_unreadable(f"locmem {self._codec!r}", key, exc)
+        else:  # e.g. a pickle of a class that can no longer be unpickled
+            logger.warning("LocMemCache: cannot unpickle the value of key %r (%s: %s); treating it as a miss "
+                           "and removing it", key, type(exc).__name__, exc)
+        with self._lock:
+            if self._cache.get(key) is stored:
+                self._delete(key)
 
     def _live(self, key: str) -> bool:
         """Whether ``key`` is present and unexpired; an expired entry is dropped. Lock held."""
@@ -107,19 +133,11 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
             self._cache.move_to_end(key, last=False)
         if type(stored) is bytes:
             try:
-                return pickle.loads(stored)
-            except Exception as exc:  # noqa: BLE001 - e.g. a class that cannot be unpickled: a miss
+                return self._loads(stored)
+            except Exception as exc:  # noqa: BLE001 - a codec's error, or a class gone since: a miss
                 self._unreadable(key, stored, exc)
                 return default
         return stored
-
-    def _unreadable(self, key: str, stored: Any, exc: Exception) -> None:
-        """A stored pickle that cannot be loaded reads as a miss: logged and removed if unchanged."""
-        logger.warning("LocMemCache: cannot unpickle the value of key %r (%s: %s); treating it as a miss "
-                       "and removing it", key, type(exc).__name__, exc)
-        with self._lock:
-            if self._cache.get(key) is stored:
-                self._delete(key)
 
     def _set(self, key: str, stored: Any, timeout: Any = DEFAULT_TIMEOUT) -> None:
         cache = self._cache
@@ -132,7 +150,7 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
     def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> None:
         # _set() inlined: this is the hot path.
         key = self.make_and_validate_key(key, version=version)
-        stored = value if type(value) in _AS_IS else pickle.dumps(value, self.pickle_protocol)
+        stored = value if type(value) in _AS_IS else self._dumps(value, self.pickle_protocol)
         expiry = self.get_backend_timeout(timeout)
         cache = self._cache
         with self._lock:
@@ -159,7 +177,7 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
             try:
                 current = self._unpack(stored)
             except Exception as exc:  # noqa: BLE001 - unreadable: a miss, as get() reads it
-                logger.warning("LocMemCache: cannot unpickle the value of key %r (%s: %s); treating it as a "
+                logger.warning("LocMemCache: cannot decode the value of key %r (%s: %s); treating it as a "
                                "miss and removing it", key, type(exc).__name__, exc)
                 self._delete(key)
                 raise ValueError("Key '%s' not found" % key) from None
@@ -214,21 +232,16 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
                         continue
                 found.append((key, cache[made_key]))
                 cache.move_to_end(made_key, last=False)
-        try:
-            return {key: pickle.loads(stored) if type(stored) is bytes else stored for key, stored in found}
-        except Exception:  # noqa: BLE001 - one unreadable value: decode one by one (rare)
-            return self._load_each(found, dict(zip(keys, self.make_and_validate_keys(keys, version))))
-
-    def _load_each(self, found: list[tuple[Any, Any]], made: dict[Any, str]) -> dict[Any, Any]:
+        loads = self._loads
         result = {}
         for key, stored in found:
-            if type(stored) is not bytes:
-                result[key] = stored
-                continue
-            try:
-                result[key] = pickle.loads(stored)
-            except Exception as exc:  # noqa: BLE001 - a miss, as get() reads it
-                self._unreadable(made[key], stored, exc)
+            if type(stored) is bytes:
+                try:
+                    stored = loads(stored)
+                except Exception as exc:  # noqa: BLE001 - a miss, as get() reads it
+                    self._unreadable(self.make_and_validate_key(key, version=version), stored, exc)
+                    continue
+            result[key] = stored
         return result
 
     def set_many(self, data: Mapping[Any, Any], timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> list[Any]:
@@ -271,3 +284,9 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
         with self._lock:
             self._cache.clear()
             self._expire_info.clear()
+
+    def server_stats(self) -> dict[str, Any]:
+        """Entries in this process's store, for ``cachestats``."""
+        from django_altcache.metrics import server_stats
+
+        return server_stats.locmem(self)

@@ -209,8 +209,10 @@ class SentinelTarget(RedisTarget):
     def start(self) -> None:
         from tests._servers.redis_ha import redis_sentinel
 
-        self.topology = self._stack.enter_context(
-            contextlib.contextmanager(dedicated)(redis_sentinel, 1, False))  # the leader stays the leader
+        from tests._servers.redis import REDIS
+
+        self.topology = self._stack.enter_context(  # failover off: the leader stays the leader
+            contextlib.contextmanager(dedicated)(redis_sentinel, 1, REDIS, False))
 
     @property
     def servers(self) -> list[ManagedServer]:

@@ -16,7 +16,7 @@ import redis
 
 from django_altcache.backends._shared.breaker import reset_breakers
 from django_altcache.backends.redis.clusters import FastClusterDown
-from tests._servers.redis import RedisServer, redis_server
+from tests._servers.redis import Flavour, RedisServer, redis_server
 from tests._servers.redis_ha import ClusterTopology, _cluster_ok, redis_cluster
 from tests.conftest import dedicated
 from tests.contract.helpers import HEAL, SLACK, outcome, timed, until
@@ -36,27 +36,28 @@ def _fresh_breakers() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def own(factory: Callable[..., Any], *args: Any) -> Iterator[Any]:
+def own(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
     """A server just for this test, stopped even when the test fails midway."""
-    with contextlib.closing(dedicated(factory, *args)) as servers:
+    with contextlib.closing(dedicated(factory, *args, **kwargs)) as servers:
         yield next(servers)
 
 
 def test_configuration_errors_are_not_swallowed(own_redis: RedisServer, cache_for: Any) -> None:
     server = own_redis
     redis.Redis(port=server.port).config_set("requirepass", "right")
-    cache = cache_for(server.url.replace("redis://", "redis://:wrong@"), OPTIONS=SOFT)
+    cache = cache_for(server.url.replace("://", "://:wrong@"), OPTIONS=SOFT)
     with pytest.raises(redis.AuthenticationError):
         cache.get("k")
     assert "wrong" not in str(cache.servers_description())
-    good = cache_for(server.url.replace("redis://", "redis://:right@"), OPTIONS=SOFT)
+    good = cache_for(server.url.replace("://", "://:right@"), OPTIONS=SOFT)
     good.set("s", "text")
     with pytest.raises(redis.ResponseError):  # a non-integer still raises through incr
         good.incr("s")
 
 
-def test_reads_keep_coming_from_a_replica_while_the_leader_is_down(cache_for: Any) -> None:
-    with own(redis_server) as leader, own(redis_server, ["--replicaof", "127.0.0.1", str(leader.port)]) as replica:
+def test_reads_keep_coming_from_a_replica_while_the_leader_is_down(cache_for: Any, flavour: Flavour) -> None:
+    with own(redis_server, flavour=flavour) as leader, \
+            own(redis_server, ["--replicaof", "127.0.0.1", str(leader.port)], flavour=flavour) as replica:
         cache = cache_for([leader.url, replica.url], OPTIONS=SOFT)
         until(lambda: (cache.set("k", "v"), cache.get("k") == "v")[1], 30, "replication")
         leader.kill()
@@ -75,8 +76,6 @@ def test_ping_bypasses_fail_soft(own_redis: RedisServer, cache_for: Any) -> None
     server.kill()
     with pytest.raises(redis.ConnectionError):
         cache.ping()
-
-
 
 
 # -- one cluster node of three down ------------------------------------------------------------
@@ -119,8 +118,8 @@ class Phases:
 
 
 @pytest.fixture
-def cluster() -> Iterator[ClusterTopology]:
-    with own(redis_cluster) as topology:
+def cluster(flavour: Flavour) -> Iterator[ClusterTopology]:
+    with own(redis_cluster, flavour=flavour) as topology:
         yield topology
 
 
