@@ -274,7 +274,8 @@ class ClusterTarget(RedisTarget):
         from tests._servers.redis_ha import _cluster_ok
 
         for node in self.topology.nodes:
-            wait_until(lambda n=node: _cluster_ok(n), timeout=60, what=f"cluster state on {node.port}")
+            wait_until(lambda n=node: _cluster_ok(n, len(self.topology.nodes)), timeout=60,
+                       what=f"cluster state on {node.port}")
 
 
 # -- Memcached -----------------------------------------------------------------------------------

@@ -236,3 +236,15 @@ def test_an_unreadable_value_is_a_logged_miss(store: Store, case: str, django_db
     if store.removes and not (store.name == "redis" and case == "wrong-type"):  # a list is left alone
         assert answers["add after"] is True
     assert [r for r in caplog.records if r.name == "django_altcache"], "nothing was logged"
+
+
+@pytest.mark.parametrize("store", [pytest.param(name, marks=[pytest.mark.django_db(transaction=True)]
+                                                if name == "sqlite" else []) for name in STORES], indirect=True)
+def test_empty_values_are_values_not_misses(store: Store, django_db_blocker: Any) -> None:
+    """The reading of unreadable values as misses leaves empty ones alone (pylibmc hands a
+    Python deserialize hook None for them)."""
+    with django_db_blocker.unblock():
+        for value in ("", b"", 0, None, [], {}):
+            store.cache.set("empty", value)
+            assert store.cache.get("empty", "miss") == value, repr(value)
+            assert store.cache.get_many(["empty"]) == {"empty": value}

@@ -133,7 +133,7 @@ def cluster_cache(cache_for: Any, cluster: ClusterTopology) -> Any:
 def heals(cache: Any, cluster: ClusterTopology) -> None:
     """Once the cluster reports ok again (its own recovery), every key works within HEAL."""
     for node in cluster.nodes:
-        until(lambda n=node: _cluster_ok(n), 60, f"cluster state ok on {node.port}")
+        until(lambda n=node: _cluster_ok(n, len(cluster.nodes)), 60, f"cluster state ok on {node.port}")
     back = time.monotonic()
     until(lambda: cache.set_many({key: key for key in KEYS}) == [] and cache.get_many(KEYS) == {k: k for k in KEYS},
           HEAL, "every key readable again")

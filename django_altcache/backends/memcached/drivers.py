@@ -157,7 +157,7 @@ class PyMemcacheDriver(Driver):
         self._closed_error = pymemcache.exceptions.MemcacheUnexpectedCloseError
         self.errors = (OSError, self._base_error)
         self._pickle_serde = SERDE  # Django's pickle_serde bytes; unreadable values read as a miss
-        self._unreadable = UNREADABLE
+        self._unreadable_value = UNREADABLE
 
     def client_options(self, options: dict[str, Any], location: Any) -> dict[str, Any]:
         check_library_values(options, PYMEMCACHE_VALUES)
@@ -203,7 +203,7 @@ class PyMemcacheDriver(Driver):
 
     def get(self, client: Any, key: str, default: Any) -> Any:
         value = client.get(key, default)
-        if value is self._unreadable:
+        if value is self._unreadable_value:
             self._forget_unreadable(client, [key])
             return default
         return value
@@ -258,7 +258,7 @@ class PyMemcacheDriver(Driver):
             for result in self._on_each(client, "get_many", ((s, s.get_many, (b,)) for s, b in batches.items())):
                 if isinstance(result, dict):
                     found.update(result)
-        unreadable = self._unreadable
+        unreadable = self._unreadable_value
         if any(value is unreadable for value in found.values()):
             bad = [key for key, value in found.items() if value is unreadable]
             self._forget_unreadable(client, bad)

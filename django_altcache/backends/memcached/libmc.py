@@ -20,6 +20,8 @@ from django_altcache.backends.base import logger
 
 class Client(pylibmc.Client):  # type: ignore[misc]
     def deserialize(self, value: Any, flags: int) -> Any:
+        if value is None:  # pylibmc hands a Python hook None for an empty value (b"", "")
+            value = b""
         try:
             return super().deserialize(value, flags)
         except Exception as exc:  # noqa: BLE001 - any undecodable value is a miss
