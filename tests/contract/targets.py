@@ -268,7 +268,9 @@ class ClusterTarget(RedisTarget):
 
         # ClusterDownError: a node answering that the cluster is down; RedisClusterUnreachableError:
         # no node answering redis-py's topology refresh.
-        return (*super().errors, redis.exceptions.ClusterDownError, redis.exceptions.RedisClusterUnreachableError)
+        unreachable = getattr(redis.exceptions, "RedisClusterUnreachableError",  # redis-py < 8.2: its base
+                              redis.exceptions.RedisClusterException)
+        return (*super().errors, redis.exceptions.ClusterDownError, unreachable)
 
     def wait_ready(self) -> None:
         from tests._servers.redis_ha import _cluster_ok

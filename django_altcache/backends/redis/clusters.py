@@ -15,7 +15,9 @@ circuit breaker and the next call do the retrying. So, unless ``OPTIONS`` set ``
 - a ``CLUSTERDOWN`` reply is raised as it arrives (``ClusterDownError``): the node
   connections re-raise it as ``FastClusterDown``, a class redis-py's 0.25 s pause does
   not catch, and ``execute_command`` and pipelines (``mget_nonatomic``...) turn it back
-  into redis-py's ``ClusterDownError``.
+  into redis-py's ``ClusterDownError``. The node connections get that behaviour from
+  their pools (and the asyncio nodes) as redis-py creates them, whatever its version
+  (8.1 builds a node's client without a ``connection_class`` keyword).
 
 A call then costs at most the connect and read timeouts of the node it reaches, plus,
 for the call that runs a due topology refresh, the refresh (a round trip to a node
@@ -65,6 +67,8 @@ def _subclass(kind: str, cls: type, namespace: dict[str, Any], name: str) -> typ
 
 def _fast_connection(cls: Any) -> type:
     """``cls`` (a sync Connection class) whose replies raise ``FastClusterDown`` for CLUSTERDOWN."""
+    if getattr(cls, "_altcache_fast", False):
+        return cls  # type: ignore[no-any-return]
 
     def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -72,11 +76,13 @@ def _fast_connection(cls: Any) -> type:
         except ClusterDownError as exc:
             raise _fast(exc) from None
 
-    return _subclass("sync", cls, {"read_response": read_response}, f"Bounded{cls.__name__}")
+    return _subclass("sync", cls, {"read_response": read_response, "_altcache_fast": True}, f"Bounded{cls.__name__}")
 
 
 def _fast_async_connection(cls: Any) -> type:
     """The asyncio twin of ``_fast_connection``."""
+    if getattr(cls, "_altcache_fast", False):
+        return cls  # type: ignore[no-any-return]
 
     async def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -84,7 +90,23 @@ def _fast_async_connection(cls: Any) -> type:
         except ClusterDownError as exc:
             raise _fast(exc) from None
 
-    return _subclass("async", cls, {"read_response": read_response}, f"Bounded{cls.__name__}")
+    return _subclass("async", cls, {"read_response": read_response, "_altcache_fast": True},
+                     f"Bounded{cls.__name__}")
+
+
+def _bind_pool(pool: Any) -> None:
+    """A node's (sync) pool makes fast connections from now on; the ones it has become fast.
+    A subclass that only overrides a method has its base's layout, so ``__class__`` may change."""
+    pool.connection_class = _fast_connection(pool.connection_class)
+    for attribute in ("_available_connections", "_in_use_connections", "_connections"):
+        for connection in list(getattr(pool, attribute, None) or ()):
+            connection.__class__ = _fast_connection(type(connection))
+
+
+def _bind_async_node(node: Any) -> None:
+    node.connection_class = _fast_async_connection(node.connection_class)
+    for connection in list(getattr(node, "_connections", None) or ()):
+        connection.__class__ = _fast_async_connection(type(connection))
 
 
 def _one_attempt(options: dict[str, Any], retry_class: type) -> dict[str, Any]:
@@ -116,12 +138,21 @@ class BoundedRedisCluster(redis.cluster.RedisCluster):  # type: ignore[misc]
     """``redis.cluster.RedisCluster`` with calls bounded by the timeouts (module docstring)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from redis.connection import Connection
         from redis.retry import Retry
 
-        kwargs = _one_attempt(kwargs, Retry)
-        kwargs["connection_class"] = _fast_connection(kwargs.get("connection_class") or Connection)
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **_one_attempt(kwargs, Retry))
+        manager = self.nodes_manager
+        create = manager.create_redis_node
+
+        def create_redis_node(*args: Any, **kwargs: Any) -> Any:
+            client = create(*args, **kwargs)
+            _bind_pool(client.connection_pool)
+            return client
+
+        setattr(manager, "create_redis_node", create_redis_node)  # every node redis-py creates from now on
+        for node in list(manager.nodes_cache.values()) + list(getattr(manager, "startup_nodes", {}).values()):
+            if node.redis_connection is not None:  # the ones the first topology read created
+                _bind_pool(node.redis_connection.connection_pool)
 
     def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -142,12 +173,13 @@ class BoundedAsyncRedisCluster(redis.asyncio.cluster.RedisCluster):  # type: ign
         from redis.asyncio.retry import Retry
 
         super().__init__(*args, **_one_attempt(kwargs, Retry))
-        # The asyncio client takes no connection_class: its nodes read it from these kwargs.
+        # The asyncio client takes no connection_class: its nodes read it from these kwargs
+        # (the topology is read at the first call, after this).
         for holder in (self.connection_kwargs, self.nodes_manager.connection_kwargs):
             holder["connection_class"] = _fast_async_connection(holder.get("connection_class")
                                                                 or redis.asyncio.connection.Connection)
         for node in self.nodes_manager.startup_nodes.values():
-            node.connection_class = _fast_async_connection(node.connection_class)
+            _bind_async_node(node)
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         try:

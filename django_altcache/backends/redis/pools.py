@@ -127,7 +127,9 @@ def outage_errors() -> tuple[type[BaseException], ...]:
     """
     import redis.exceptions as errors
 
-    unreachable = getattr(errors, "RedisClusterUnreachableError", errors.ConnectionError)
+    # redis-py < 8.2 raises the broad RedisClusterException there ("Redis Cluster cannot be
+    # connected"); is_outage() keeps only that message of it.
+    unreachable = getattr(errors, "RedisClusterUnreachableError", errors.RedisClusterException)
     return (errors.ConnectionError, errors.TimeoutError, errors.ClusterError,
             errors.SlotNotCoveredError, errors.ReadOnlyError, errors.TryAgainError, unreachable)
 
@@ -137,6 +139,8 @@ def is_outage(exc: BaseException) -> bool:
     # error, not an outage: fail-soft must not turn them into a silent permanent miss.
     import redis.exceptions as errors
 
+    if type(exc) is errors.RedisClusterException:  # redis-py < 8.2: also configuration errors
+        return str(exc).startswith("Redis Cluster cannot be connected")
     return not isinstance(exc, (errors.AuthenticationError, errors.AuthorizationError,
                                 errors.ExternalAuthProviderError))
 
