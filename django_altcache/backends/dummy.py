@@ -13,11 +13,13 @@ from typing import Any
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 
 from ._inline import InlineAsyncMixin
+from ..stampede.mixin import StampedeMixin
 from ._keys import FastKeysMixin
 
 
-class DummyCache(InlineAsyncMixin, FastKeysMixin, BaseCache):
+class DummyCache(StampedeMixin, InlineAsyncMixin, FastKeysMixin, BaseCache):
     def __init__(self, host: Any, *args: Any, **kwargs: Any) -> None:
+        self._init_stampede(host, args[0] if args else kwargs.get("params", {}))  # lead: move to the option spec
         super().__init__(*args, **kwargs)
         self._init_fast_keys()
 

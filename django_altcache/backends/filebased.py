@@ -45,6 +45,7 @@ from django.core.cache.backends.filebased import FileBasedCache as DjangoFileBas
 
 from . import _files
 from ._files import Busy, CorruptEntry
+from ..stampede.mixin import StampedeMixin
 from ._keys import FastKeysMixin
 from .base import logger
 
@@ -70,8 +71,9 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class FileBasedCache(FastKeysMixin, DjangoFileBasedCache):
+class FileBasedCache(StampedeMixin, FastKeysMixin, DjangoFileBasedCache):
     def __init__(self, dir: Any, params: dict[str, Any]) -> None:
+        params = self._init_stampede(dir, params)  # lead: move to the option spec
         super().__init__(dir, params)  # abspath, and the directory created 0o700 as Django does
         self._init_fast_keys()
         self._prefix = os.path.join(self._dir, "")

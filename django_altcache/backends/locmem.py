@@ -30,6 +30,7 @@ from typing import Any
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 
 from ._inline import InlineAsyncMixin
+from ..stampede.mixin import StampedeMixin
 from ._keys import FastKeysMixin
 
 # Per-process stores keyed by LOCATION, as in Django, so every thread's instance of
@@ -42,10 +43,11 @@ _AS_IS = frozenset({str, int, float, bool, type(None)})
 _MISSING: Any = object()
 
 
-class LocMemCache(InlineAsyncMixin, FastKeysMixin, BaseCache):
+class LocMemCache(StampedeMixin, InlineAsyncMixin, FastKeysMixin, BaseCache):
     pickle_protocol = pickle.HIGHEST_PROTOCOL
 
     def __init__(self, name: str, params: dict[str, Any]) -> None:
+        params = self._init_stampede(name, params)  # lead: move to the option spec
         super().__init__(params)
         self._init_fast_keys()
         self._cache = _caches.setdefault(name, OrderedDict())

@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from ...options import options_of, pop_option, probability
 from ..base import PingMixin, logger
+from ...stampede.mixin import StampedeMixin
 from ..resilience import PingResult, install_resilience
 from .dialects import Dialect, dialect_for
 from .guard import (
@@ -83,10 +84,11 @@ def _in_thread(name: str) -> Callable[..., Any]:
     return method
 
 
-class DatabaseCache(PingMixin, BaseDatabaseCache):
+class DatabaseCache(StampedeMixin, PingMixin, BaseDatabaseCache):
     pickle_protocol = pickle.HIGHEST_PROTOCOL
 
     def __init__(self, table: str, params: dict[str, Any]) -> None:
+        params = self._init_stampede(table, params)  # lead: move to the option spec
         check_table_name(table)
         super().__init__(table, params)
         options = options_of(params)

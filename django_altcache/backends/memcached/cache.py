@@ -42,6 +42,7 @@ from django_altcache.backends.resilience import (
     unwrapped,
 )
 from django_altcache.options import options_of
+from django_altcache.stampede.mixin import StampedeMixin
 
 from .._keys import FastKeysMixin, is_clean, quiet_for_clean_keys
 from .clients import shared_client
@@ -64,10 +65,11 @@ def _in_thread(op: str) -> Callable[..., Awaitable[Any]]:
     return twin
 
 
-class MemcachedCache(PingMixin, FastKeysMixin, django_memcached.BaseMemcachedCache):
+class MemcachedCache(StampedeMixin, PingMixin, FastKeysMixin, django_memcached.BaseMemcachedCache):
     driver_class: type[Driver]
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
+        params = self._init_stampede(server, params)  # lead: move to the option spec
         # Django's BaseMemcachedCache.__init__ is replaced, not extended: it would
         # keep unchecked server strings and the user's OPTIONS without our defaults.
         BaseCache.__init__(self, params)

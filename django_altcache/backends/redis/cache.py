@@ -20,6 +20,7 @@ from django_altcache.options import CacheConfigError, options_of, split_location
 from .._keys import FastKeysMixin, is_clean, quiet_for_clean_keys
 from ..base import PingMixin
 from ..resilience import PingResult, install_resilience, round_trip
+from ...stampede.mixin import StampedeMixin
 from . import connection
 from .client import RedisCacheClient
 from .commands import glob_escape
@@ -30,8 +31,9 @@ def _connection_error(message: str) -> BaseException:
     return redis.ConnectionError(message)
 
 
-class RedisCache(PingMixin, FastKeysMixin, DjangoRedisCache):
+class RedisCache(StampedeMixin, PingMixin, FastKeysMixin, DjangoRedisCache):
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
+        params = self._init_stampede(server, params)  # lead: move to the option spec
         BaseCache.__init__(self, params)
         options = options_of(params)
         if isinstance(server, str) and server.strip().split("://", 1)[0] in connection.SENTINEL_SCHEMES:
