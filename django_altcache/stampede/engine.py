@@ -81,14 +81,17 @@ class Stampede:
     def plan(self, cache: BaseCache, key: Any, timeout: Any, version: Any) -> Plan:
         settings = self.settings
         seconds = seconds_of(cache, timeout)
+        early_by = granularity(cache)
         finite = seconds is not None and seconds > 0
+        # Early refresh needs a logical lifetime: on memcached a 1 s entry has none to spare.
+        refreshable = settings.early_refresh and seconds is not None and seconds > early_by
         return Plan(
             key=key, version=version, timeout=timeout, seconds=seconds, settings=settings,
             lock_key=derived(cache, LOCK, key, version),
-            meta_key=derived(cache, META, key, version) if settings.early_refresh and finite else None,
+            meta_key=derived(cache, META, key, version) if refreshable else None,
             stale_key=derived(cache, STALE, key, version) if settings.stale > 0 and finite else None,
             lock_ttl=lock_ttl(cache, settings.lock_timeout),
-            granularity=granularity(cache),
+            granularity=early_by,
         )
 
     def _learn(self, slot: tuple[Any, Any], meta: Any, now: float) -> Known:

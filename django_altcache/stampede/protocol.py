@@ -157,7 +157,8 @@ def compute_and_store(plan: Plan) -> Step:
 
 def store(plan: Plan, value: Any, spent: float) -> Step:
     """Write the value in Django's format, with its metadata and stale copy beside it."""
-    if plan.meta_key is not None and plan.seconds is not None and plan.seconds > 0:
+    if plan.meta_key is not None and plan.seconds is not None and plan.seconds > plan.granularity:
+        # The logical expiry: the earliest the backend may drop the entry.
         expiry = time.time() + plan.seconds - plan.granularity
         plan.new_meta = (spent, expiry)
         # One round trip for both: on every backend set_many is one command or statement.
