@@ -47,6 +47,9 @@ logger = logging.getLogger("django_altcache")
 
 FOLLOWED = "followed"
 NO_META_RECHECK = 1.0  # seconds before a value seen without metadata is looked at again
+# XFetch fires with probability exp(-(expiry - now) / (spent * beta)): below e**-40 (4e-18)
+# there is no point drawing, so a hit far from expiry does one float comparison.
+DRAW_HORIZON = 40.0
 KNOWN_LIMIT = 10_000  # entries of early-refresh knowledge per cache and process
 _RETRY: Any = object()
 
@@ -54,13 +57,17 @@ _RETRY: Any = object()
 class Known:
     """What this process knows of one entry's metadata (early refresh)."""
 
-    __slots__ = ("busy_until", "expiry", "recheck_at", "spent")
+    __slots__ = ("draw_from", "expiry", "recheck_at", "spent")
 
-    def __init__(self, spent: float, expiry: float | None, recheck_at: float) -> None:
+    def __init__(self, spent: float, expiry: float | None, recheck_at: float, draw_from: float) -> None:
         self.spent = spent
         self.expiry = expiry
-        self.recheck_at = recheck_at
-        self.busy_until = 0.0
+        self.recheck_at = recheck_at  # from then on, read the metadata again with the value
+        self.draw_from = draw_from  # no XFetch draw before (float("inf"): never)
+
+    def pause(self, until: float) -> None:
+        """No draw before ``until`` (someone else is refreshing, or a refresh just failed)."""
+        self.draw_from = max(self.draw_from, until)
 
 
 class Stampede:
@@ -96,9 +103,11 @@ class Stampede:
 
     def _learn(self, slot: tuple[Any, Any], meta: Any, now: float) -> Known:
         if valid_meta(meta):
-            known = Known(meta[0], meta[1], recheck_at=meta[1])
+            spent, expiry = meta
+            known = Known(spent, expiry, recheck_at=expiry,
+                          draw_from=expiry - spent * self.settings.beta * DRAW_HORIZON)
         else:  # a value stored without metadata (plain set, Django's backend, no timeout)
-            known = Known(0.0, None, recheck_at=now + NO_META_RECHECK)
+            known = Known(0.0, None, recheck_at=now + NO_META_RECHECK, draw_from=math.inf)
         if len(self._known) >= KNOWN_LIMIT:
             self._known.clear()  # amortised bound; entries are re-learned on the next read
         self._known[slot] = known
@@ -111,8 +120,10 @@ class Stampede:
     def _draw(self, known: Known, now: float) -> bool:
         """XFetch (Vattani, Chierichetti, Lowenstein, VLDB 2015): recompute early with a
         probability that grows as expiry nears, scaled by the time the value took."""
+        if now < known.draw_from:
+            return False
         expiry = known.expiry
-        if expiry is None or now < known.busy_until:
+        if expiry is None:
             return False
         # 1 - random() is in (0, 1]: log() never sees 0.
         return now - known.spent * self.settings.beta * math.log(1.0 - random.random()) >= expiry
@@ -143,7 +154,7 @@ class Stampede:
             value = cache.get(key, MISSING, version=version)
             if value is MISSING:
                 return self._miss(cache, key, default, timeout, version)
-        if self._draw(known, now) and callable(default):
+        if now >= known.draw_from and self._draw(known, now) and callable(default):
             return self._refresh_early(cache, key, default, timeout, version, known, value)
         return value
 
@@ -161,7 +172,7 @@ class Stampede:
     def _refresh_failed(self, key: Any, known: Known, value: Any) -> Any:
         logger.warning("early refresh of cache key %r failed; serving the current value until it "
                        "expires", key, exc_info=True)
-        known.busy_until = time.time() + max(self.settings.poll, known.spent)
+        known.pause(time.time() + max(self.settings.poll, known.spent))
         emit("refresh_failed", key)
         return value
 
@@ -174,7 +185,7 @@ class Stampede:
         if how == SKIPPED:
             self._learn((key, version), result, time.time())
         elif how == BUSY:  # someone is refreshing: no more draws for a moment
-            known.busy_until = time.time() + self.settings.poll
+            known.pause(time.time() + self.settings.poll)
         return value
 
     def _miss(self, cache: BaseCache, key: Any, default: Any, timeout: Any, version: Any) -> Any:
@@ -264,7 +275,7 @@ class Stampede:
             value = await cache.aget(key, MISSING, version=version)
             if value is MISSING:
                 return await self._amiss(cache, key, default, timeout, version)
-        if self._draw(known, now) and callable(default):
+        if now >= known.draw_from and self._draw(known, now) and callable(default):
             plan = self.plan(cache, key, timeout, version)
             if plan.meta_key is None or known.expiry is None:
                 return value

@@ -402,7 +402,7 @@ def test_early_refresh_skipped_when_another_process_refreshed(mode: str) -> None
     assert run_twin(cache, mode, "k", lambda: "v1", 60) == "v1"
     known = cache._stampede._known[("k", None)]  # type: ignore[union-attr]
     known.expiry = time.time() + 0.001  # this process's knowledge is older than the cache's
-    known.spent = 10.0
+    known.spent, known.draw_from = 10.0, 0.0
     seen: list[str] = []
     stop = listen(lambda event, key: seen.append(event))
     try:

@@ -1,0 +1,162 @@
+"""The hit path of get_or_set with OPTIONS["STAMPEDE"] on vs off.
+
+    python -m benchmarks.stampede [--quick]
+
+Same backend class, same server, one interleaved run (benchmarks/harness.py): ``off``
+is the default configuration (our get_or_set hands over to Django's
+``BaseCache.get_or_set``: one ``get``), ``on`` is ``STAMPEDE: True`` (single flight;
+the hit is one ``get``), ``early`` is ``STAMPEDE: {"early_refresh": True}`` (the hit is
+one ``get`` plus this process's copy of the entry's metadata and one XFetch draw; the
+entry expires in an hour, so no draw fires). The first rows use an in-process
+LocMemCache, where there is no round trip to hide the layer's own cost. Writes
+``benchmarks/results/stampede-py3XX.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import django
+from django.conf import settings
+
+from benchmarks.harness import Result, compare, emit, table
+
+VALUE = {"user": 42, "name": "benchmark", "tags": ["a", "b", "c"], "score": 3.5}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "off": {},
+    "on": {"STAMPEDE": True},
+    "early": {"STAMPEDE": {"early_refresh": True}},
+}
+
+
+def _compute() -> Any:
+    raise AssertionError("the benchmark only measures hits")
+
+
+def _setup_django(sqlite_path: str, pg_port: int | None, mysql_port: int | None) -> None:
+    databases: dict[str, Any] = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path}}
+    if pg_port is not None:
+        databases["postgres"] = {"ENGINE": "django.db.backends.postgresql", "NAME": "postgres",
+                                 "USER": "postgres", "HOST": "127.0.0.1", "PORT": str(pg_port)}
+    if mysql_port is not None:
+        databases["mysql"] = {"ENGINE": "django.db.backends.mysql", "NAME": "altcache", "USER": "root",
+                              "HOST": "127.0.0.1", "PORT": str(mysql_port), "OPTIONS": {"charset": "utf8mb4"}}
+    settings.configure(DATABASES=databases, CACHES={}, USE_TZ=True)
+    django.setup()
+
+
+def variants(make: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    return {name: make(dict(options)) for name, options in VARIANTS.items()}
+
+
+def hits(caches: dict[str, Any], number: int, rounds: int, label: str, *, with_async: bool = True) -> list[Result]:
+    for cache in caches.values():
+        cache.set("hot", VALUE, 3600)
+        # Through get_or_set once, so early refresh has its metadata (and this process knows it).
+        cache.delete("hot")
+        assert cache.get_or_set("hot", lambda: VALUE, 3600) == VALUE
+        assert cache.get_or_set("hot", _compute, 3600) == VALUE
+
+    results = [compare(f"{label}: get_or_set (hit)",
+                       {name: (lambda c=cache: c.get_or_set("hot", _compute, 3600)) for name, cache in caches.items()},
+                       number=number, rounds=rounds)]
+    if with_async:
+        loop = asyncio.new_event_loop()
+        try:
+            results.append(compare(
+                f"{label}: aget_or_set (hit)",
+                {name: (lambda c=cache: loop.run_until_complete(c.aget_or_set("hot", _compute, 3600)))
+                 for name, cache in caches.items()},
+                number=number, rounds=rounds))
+        finally:
+            loop.close()
+    return results
+
+
+def main(argv: list[str]) -> None:
+    from django_altcache.backends.db import DatabaseCache
+    from django_altcache.backends.locmem import LocMemCache
+    from django_altcache.backends.memcached import PyLibMCCache, PyMemcacheCache
+    from django_altcache.backends.redis import RedisCache
+    from tests._servers.base import ServerUnavailable
+    from tests._servers.mariadb import mariadb_server
+    from tests._servers.memcached import memcached_server
+    from tests._servers.postgres import postgres_server
+    from tests._servers.redis import redis_server
+
+    quick = "--quick" in argv
+    number, rounds = (200, 3) if quick else (300, 31)
+    results: list[Result] = []
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        ports: dict[str, int | None] = {}
+        for name, factory in (("postgres", postgres_server), ("mysql", mariadb_server)):
+            try:
+                ports[name] = stack.enter_context(factory()).port
+            except ServerUnavailable:
+                ports[name] = None
+        _setup_django(f"{tmp}/bench.sqlite3", ports["postgres"], ports["mysql"])
+        from django.core.management import call_command
+        from django.db import router
+
+        redis_url = stack.enter_context(redis_server()).url
+        memcached = stack.enter_context(memcached_server(extra_args=["-t", "1"])).location
+
+        def params(options: dict[str, Any]) -> dict[str, Any]:
+            return {"KEY_PREFIX": "bench", "TIMEOUT": 3600, "OPTIONS": options}
+
+        results += hits(variants(lambda o: LocMemCache("bench-stampede", params(o))), number * 10, rounds,
+                        "locmem (no I/O)")
+        results += hits(variants(lambda o: RedisCache(redis_url, params(o))), number, rounds, "redis")
+        results += hits(variants(lambda o: PyMemcacheCache(memcached, params(o))), number, rounds, "pymemcache",
+                        with_async=False)
+        results += hits(variants(lambda o: PyLibMCCache(memcached, params(o))), number, rounds, "pylibmc",
+                        with_async=False)
+
+        class To:
+            def __init__(self, alias: str) -> None:
+                self.alias = alias
+
+            def db_for_read(self, model: Any, **hints: Any) -> str:
+                return self.alias
+
+            db_for_write = db_for_read
+
+        for alias, label in (("default", "db sqlite"), ("postgres", "db postgres"), ("mysql", "db mariadb")):
+            if alias != "default" and ports[alias] is None:
+                continue
+            call_command("createcachetable", "bench_cache", database=alias, verbosity=0)
+            router.routers.insert(0, To(alias))
+            try:
+                results += hits(variants(lambda o: DatabaseCache("bench_cache", params(o))), number, rounds,
+                                label, with_async=False)
+            finally:
+                router.routers.pop(0)
+
+    version = f"py{sys.version_info.major}{sys.version_info.minor}"
+    text = "\n".join([
+        "# Stampede protection: the hit path of get_or_set\n",
+        "Per-call medians of a hit, same backend class and server in one interleaved run "
+        f"({rounds} rounds of {number} calls; locmem {number * 10}). `off` = no STAMPEDE option "
+        "(Django's get_or_set: one `get`); `on` = `STAMPEDE: True` (single flight; a hit is one "
+        "`get`); `early` = `STAMPEDE: {\"early_refresh\": True}` (a hit is one `get`, a lookup of "
+        "this process's copy of the entry's metadata and one XFetch draw). `on/off` and `early/off` "
+        "above 1 are the cost over Django's get_or_set. The locmem rows have no round trip: they show "
+        "the layer's own cost in µs. Local servers on loopback, one shared 2-core machine: "
+        "ratios of network rows move by a few percent between runs. "
+        "Regenerate: `python -m benchmarks.stampede`.\n",
+        table("get_or_set hit: STAMPEDE on vs off", results, ours="on", versus=["off"]),
+        table("get_or_set hit: early refresh vs off", results, ours="early", versus=["off"]),
+    ])
+    out = Path(__file__).resolve().parent / "results" / f"stampede-{version}.md"
+    emit(text, None if quick else str(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
