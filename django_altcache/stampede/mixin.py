@@ -19,7 +19,7 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django_altcache.options import CacheConfigError, setting_path
 
 from .engine import Stampede, runtime
-from .settings import parse_stampede
+from .settings import StampedeSettings, parse_stampede
 
 OPTION = "STAMPEDE"
 
@@ -34,9 +34,25 @@ else:
 _DJANGO_ROUTES_OVERRIDES = "__func__" in BaseCache.aget_or_set.__code__.co_names
 
 
+def runtime_for(cache: BaseCache, location: Any, params: Mapping[str, Any],
+                settings: StampedeSettings | None) -> Stampede | None:
+    """The runtime for parsed settings (None when off), shared by every instance (one per
+    thread in Django) of the same cache: same class, LOCATION, KEY_PREFIX, VERSION, key function."""
+    if settings is None:
+        return None
+    cls = type(cache)
+    scope = (cls.__module__, cls.__qualname__, repr(location), params.get("KEY_PREFIX", ""),
+             params.get("VERSION", 1), repr(params.get("KEY_FUNCTION")))
+    return runtime(settings, scope)
+
+
 def stampede_from(cache: BaseCache, location: Any, params: Mapping[str, Any]) -> tuple[Stampede | None, dict[str, Any]]:
     """Parse ``params["OPTIONS"]["STAMPEDE"]``; return its runtime (None when off) and the
-    params without it (client libraries get OPTIONS as keyword arguments)."""
+    params without it (client libraries get OPTIONS as keyword arguments).
+
+    Transitional: once the option is declared in the option spec, a backend reads its parsed
+    value and calls ``runtime_for`` instead.
+    """
     options = params.get("OPTIONS")
     if not isinstance(options, Mapping) or OPTION not in options:
         return None, dict(params)
@@ -45,13 +61,7 @@ def stampede_from(cache: BaseCache, location: Any, params: Mapping[str, Any]) ->
     except (TypeError, ValueError) as exc:
         raise CacheConfigError(f"{setting_path(OPTION, location)}: {exc}") from None
     rest = {**params, "OPTIONS": {key: value for key, value in options.items() if key != OPTION}}
-    if settings is None:
-        return None, rest
-    cls = type(cache)
-    # Every instance (one per thread in Django) of the same cache shares one runtime.
-    scope = (cls.__module__, cls.__qualname__, repr(location), params.get("KEY_PREFIX", ""),
-             params.get("VERSION", 1), repr(params.get("KEY_FUNCTION")))
-    return runtime(settings, scope), rest
+    return runtime_for(cache, location, params, settings), rest
 
 
 class StampedeMixin(_Base):
