@@ -10,11 +10,28 @@ See docs/stampede.md. The pieces, each in its own module:
 - ``memoize``, ``argkey``  the decorator and its argument keys;
 - ``keys``      the lock/metadata/stale keys and each backend's clock;
 - ``events``    listeners for what happened off the hit path.
+
+The names below are imported on first use, so ``django_altcache.stampede.settings`` (the
+converter the option layer imports) pulls in nothing else.
 """
 
-from .events import listen
-from .memoize import memoize
-from .mixin import StampedeMixin
-from .settings import StampedeSettings, parse_stampede
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .events import listen
+    from .memoize import memoize
+    from .mixin import StampedeMixin
+    from .settings import StampedeSettings, parse_stampede
 
 __all__ = ["StampedeMixin", "StampedeSettings", "listen", "memoize", "parse_stampede"]
+_WHERE = {"listen": "events", "memoize": "memoize", "StampedeMixin": "mixin", "StampedeSettings": "settings",
+          "parse_stampede": "settings"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -83,3 +83,6 @@ def parse_stampede(value: Any) -> StampedeSettings | None:
         stale=_number("stale", value.get("stale", 0.0), minimum=0, inclusive=True),
         poll=_number("poll", value.get("poll", DEFAULT_POLL), minimum=0.001, inclusive=True, maximum=5),
     )
+
+
+parse_stampede.keys = KEYS  # type: ignore[attr-defined]  # the dict keys, for the option checks
