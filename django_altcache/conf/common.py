@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import resilience
+from . import resilience, stampede
 from .families import LIBRARY, Backend
 from .findings import ERROR, UNKNOWN, WARNING, Finding
 from .spec import Option, Spec
@@ -24,7 +24,7 @@ CULL_FREQUENCY = Option("CULL_FREQUENCY", int_coercible(0, 3), 3, django=True, g
 CULLING = (MAX_ENTRIES, CULL_FREQUENCY)
 
 # Every one of our backends.
-COMMON: tuple[Option[Any], ...] = (*resilience.OPTIONS,)
+COMMON: tuple[Option[Any], ...] = (*resilience.OPTIONS, *stampede.OPTIONS)
 RELATIONS = (*resilience.RELATIONS,)
 
 
