@@ -3,9 +3,8 @@
 Without the option ``get_or_set`` is Django's own ``BaseCache.get_or_set`` (called
 as is) and ``aget_or_set`` runs Django's native async steps (``aget``, ``aadd``,
 ``aget``). With it, both go through ``engine.Stampede``, which calls the cache's
-public methods, so fail-soft wrappers (backends/resilience.py) answer each step once.
-``get_or_set`` is not one of the operations the resilience layer wraps, so nothing
-here is wrapped twice.
+public methods, so the fail-soft layer answers each step once (it never wraps
+``get_or_set`` itself as an operation of its own: nothing here is guarded twice).
 """
 
 from __future__ import annotations
@@ -84,7 +83,9 @@ class StampedeMixin(_Base):
         stampede = self._stampede
         if stampede is not None:
             return await stampede.aget_or_set(self, key, default, timeout, version)
-        if _DJANGO_ROUTES_OVERRIDES and type(self).get_or_set is not StampedeMixin.get_or_set:
+        cls = type(self)
+        cls = cls.__dict__.get("_bare", cls)  # a class-level guard's variant stands for its class
+        if _DJANGO_ROUTES_OVERRIDES and cls.get_or_set is not StampedeMixin.get_or_set:
             return await sync_to_async(self.get_or_set, thread_sensitive=True)(
                 key, default, timeout=timeout, version=version)
         # Django's BaseCache.aget_or_set, step for step (it would take our get_or_set for
