@@ -19,9 +19,14 @@ class Recording(LocMemCache):
     """LocMemCache that appends ``(op, first argument)`` for every public call; async
     twins record the same name as the sync method, so both paths can be compared."""
 
-    def __init__(self, params: dict[str, Any] | None = None, name: str | None = None) -> None:
-        super().__init__(name or f"recording-{next(_names)}", params or {})
+    def __init__(self, name: str, params: dict[str, Any]) -> None:
+        super().__init__(name, params)
         self.calls: list[tuple[str, Any]] = []
+
+    @classmethod
+    def build(cls, params: dict[str, Any] | None = None) -> Any:
+        """A fresh store (LocMemCache's are per LOCATION), built as Django builds a backend."""
+        return cls(f"recording-{next(_names)}", params or {})
 
     def ops(self) -> list[str]:
         return [op for op, _ in self.calls]

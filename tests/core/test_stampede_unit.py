@@ -103,14 +103,14 @@ def django_steps(cache: Any) -> list[Any]:
 
 
 def test_off_is_djangos_get_or_set() -> None:
-    ours = Recording()
+    ours = Recording.build()
     assert ours._stampede is None
     assert django_steps(ours) == django_steps(DjangoLocMemCache("theirs", {}))
     assert ours.ops() == ["get", "add", "get", "get", "get", "add", "get", "get", "add", "get", "get"]
 
 
 async def test_off_async_is_djangos_steps() -> None:
-    ours = Recording()
+    ours = Recording.build()
     assert await ours.aget_or_set("k", lambda: "computed") == "computed"
     assert await ours.aget_or_set("k", "other") == "computed"
     assert ours.ops() == ["get", "add", "get", "get"]  # aget, aadd, aget, aget: no thread hop, no lock
@@ -133,7 +133,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 
 def test_hit_is_one_get(mode: str) -> None:
-    cache = Recording(ON)
+    cache = Recording.build(ON)
     cache.set("k", "v")
     cache.calls.clear()
     assert run_twin(cache, mode, "k", lambda: pytest.fail("computed on a hit")) == "v"
@@ -141,14 +141,14 @@ def test_hit_is_one_get(mode: str) -> None:
 
 
 def test_miss_takes_the_lock_computes_and_releases(mode: str) -> None:
-    cache = Recording(ON)
+    cache = Recording.build(ON)
     assert run_twin(cache, mode, "k", lambda: "computed") == "computed"
     assert cache.calls == [("get", "k"), ("add", f"{LOCK}k"), ("get", "k"), ("set", "k"), ("delete", f"{LOCK}k")]
     assert cache.get("k") == "computed" and cache.get(f"{LOCK}k") is None
 
 
 def test_a_value_stored_meanwhile_is_found_under_the_lock(mode: str) -> None:
-    cache = Recording(ON)
+    cache = Recording.build(ON)
     real_add = LocMemCache.add
 
     def add_then_someone_stores(self: Any, key: Any, *args: Any, **kwargs: Any) -> bool:
@@ -162,7 +162,7 @@ def test_a_value_stored_meanwhile_is_found_under_the_lock(mode: str) -> None:
 
 
 def test_waiter_gets_the_holders_value(mode: str) -> None:
-    cache = Recording(ON)
+    cache = Recording.build(ON)
     cache.add(f"{LOCK}k", "someone", 5)
 
     def holder() -> None:
@@ -180,7 +180,7 @@ def test_waiter_gets_the_holders_value(mode: str) -> None:
 
 
 def test_waiter_computes_unlocked_after_wait(mode: str) -> None:
-    cache = Recording({"OPTIONS": {"STAMPEDE": {"lock_timeout": 5, "wait": 0.2, "poll": 0.01}}})
+    cache = Recording.build({"OPTIONS": {"STAMPEDE": {"lock_timeout": 5, "wait": 0.2, "poll": 0.01}}})
     cache.add(f"{LOCK}k", "someone", 5)  # a holder that never finishes within our wait
     seen: list[str] = []
     stop = listen(lambda event, key: seen.append(event))
@@ -196,7 +196,7 @@ def test_waiter_computes_unlocked_after_wait(mode: str) -> None:
 
 
 def test_dead_holders_lock_expires(mode: str) -> None:
-    cache = Recording({"OPTIONS": {"STAMPEDE": {"lock_timeout": 0.3, "wait": 5, "poll": 0.01}}})
+    cache = Recording.build({"OPTIONS": {"STAMPEDE": {"lock_timeout": 0.3, "wait": 5, "poll": 0.01}}})
     cache.add(f"{LOCK}k", "dead holder", 0.3)
     started = time.monotonic()
     assert run_twin(cache, mode, "k", lambda: "mine") == "mine"
@@ -205,7 +205,7 @@ def test_dead_holders_lock_expires(mode: str) -> None:
 
 
 def test_raising_callable_releases_the_lock_and_raises_to_its_caller(mode: str) -> None:
-    cache = Recording(ON)
+    cache = Recording.build(ON)
 
     def fail() -> Any:
         raise KeyError("boom")
@@ -252,7 +252,7 @@ def test_followers_of_a_raising_leader_get_the_next_computation() -> None:
 
 
 def test_fail_soft_cache_down_computes_without_waiting(mode: str) -> None:
-    cache = Down({"OPTIONS": {"STAMPEDE": {"lock_timeout": 10, "wait": 10}}})
+    cache = Down.build({"OPTIONS": {"STAMPEDE": {"lock_timeout": 10, "wait": 10}}})
     seen: list[str] = []
     stop = listen(lambda event, key: seen.append(event))
     try:
@@ -266,13 +266,13 @@ def test_fail_soft_cache_down_computes_without_waiting(mode: str) -> None:
 
 
 def test_non_callable_default_takes_djangos_steps(mode: str) -> None:
-    cache = Recording(ON)
+    cache = Recording.build(ON)
     assert run_twin(cache, mode, "k", "constant") == "constant"
     assert cache.ops() == ["get", "add", "get"]
 
 
 def test_stale_copy_served_while_someone_computes(mode: str) -> None:
-    cache = Recording({"OPTIONS": {"STAMPEDE": {"stale": 60, "wait": 5, "lock_timeout": 5}}})
+    cache = Recording.build({"OPTIONS": {"STAMPEDE": {"stale": 60, "wait": 5, "lock_timeout": 5}}})
     assert run_twin(cache, mode, "k", lambda: "v1", 300) == "v1"
     assert cache.get(f"{STALE}k") == "v1"
     cache.delete("k")  # expired
@@ -283,7 +283,7 @@ def test_stale_copy_served_while_someone_computes(mode: str) -> None:
 
 
 def test_timeout_none_keeps_no_metadata_or_stale_copy() -> None:
-    cache = Recording({"OPTIONS": {"STAMPEDE": {"stale": 60, "early_refresh": True}}})
+    cache = Recording.build({"OPTIONS": {"STAMPEDE": {"stale": 60, "early_refresh": True}}})
     assert cache.get_or_set("k", lambda: "v", None) == "v"
     assert cache.get(f"{META}k") is None and cache.get(f"{STALE}k") is None
 
@@ -381,7 +381,7 @@ def test_early_refresh_keeps_djangos_bytes_and_metadata_beside(tmp_path: Any) ->
 
 
 def test_early_refresh_recomputes_near_expiry(mode: str) -> None:
-    cache = Recording(EARLY)
+    cache = Recording.build(EARLY)
     assert run_twin(cache, mode, "k", lambda: "v1", 60) == "v1"
     # The entry's metadata says it expires in 1 ms and took 10 s to compute: XFetch fires.
     cache.set(f"{META}k", (10.0, time.time() + 0.001), 60)
@@ -398,7 +398,7 @@ def test_early_refresh_recomputes_near_expiry(mode: str) -> None:
 
 
 def test_early_refresh_skipped_when_another_process_refreshed(mode: str) -> None:
-    cache = Recording(EARLY)
+    cache = Recording.build(EARLY)
     assert run_twin(cache, mode, "k", lambda: "v1", 60) == "v1"
     known = cache._stampede._known[("k", None)]  # type: ignore[union-attr]
     known.expiry = time.time() + 0.001  # this process's knowledge is older than the cache's
@@ -414,7 +414,7 @@ def test_early_refresh_skipped_when_another_process_refreshed(mode: str) -> None
 
 
 def test_failed_early_refresh_serves_the_current_value(mode: str, caplog: Any) -> None:
-    cache = Recording(EARLY)
+    cache = Recording.build(EARLY)
     assert run_twin(cache, mode, "k", lambda: "v1", 60) == "v1"
     cache.set(f"{META}k", (10.0, time.time() + 0.001), 60)
     cache._stampede._known.clear()  # type: ignore[union-attr]
@@ -429,7 +429,7 @@ def test_failed_early_refresh_serves_the_current_value(mode: str, caplog: Any) -
 
 
 def test_hit_reads_metadata_once_per_value() -> None:
-    cache = Recording(EARLY)
+    cache = Recording.build(EARLY)
     cache.get_or_set("k", lambda: "v", 60)
     cache._stampede._known.clear()  # type: ignore[union-attr]
     cache.calls.clear()
@@ -442,7 +442,7 @@ def test_hit_reads_metadata_once_per_value() -> None:
 
 
 def test_refresh_and_invalidate(mode: str) -> None:
-    cache = Recording({"OPTIONS": {"STAMPEDE": {"early_refresh": True, "stale": 10}}})
+    cache = Recording.build({"OPTIONS": {"STAMPEDE": {"early_refresh": True, "stale": 10}}})
     stampede = cache._stampede
     assert stampede is not None
     if mode == "sync":
