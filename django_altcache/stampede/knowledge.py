@@ -50,7 +50,7 @@ class Knowledge:
 
     def learn(self, slot: tuple[Any, Any], meta: Any, now: float) -> Known:
         if valid_meta(meta):
-            spent, expiry = meta
+            spent, expiry = float(meta[0]), float(meta[1])
             known = Known(spent, expiry, recheck_at=expiry, draw_from=expiry - spent * self.beta * DRAW_HORIZON)
         else:  # a value stored without metadata (plain set, Django's backend, no timeout)
             known = Known(0.0, None, recheck_at=now + NO_META_RECHECK, draw_from=math.inf)

@@ -466,3 +466,23 @@ def test_dummy_with_stampede_computes_every_time() -> None:
 
     assert [cache.get_or_set("k", compute) for _ in range(3)] == [1, 2, 3]
 
+
+
+def test_metadata_survives_a_json_round_trip() -> None:
+    """A serializer that has no tuples (JSON, msgpack) gives the metadata back as a list."""
+    from django_altcache.stampede.protocol import valid_meta
+
+    meta = (0.25, time.time() + 60)
+    assert valid_meta(meta) and valid_meta(list(meta)) and valid_meta([1, 2.5])
+    assert not valid_meta((True, 1.0)) and not valid_meta(("a", 1.0)) and not valid_meta((1.0,))
+    cache = LocMemCache("json-meta", EARLY)
+    assert cache.get_or_set("k", lambda: "v", 60) == "v"
+    cache.set(f"{META}k", [10.0, time.time() + 0.001], 60)  # as a JSON codec would return it
+    cache._stampede.knowledge.clear()  # type: ignore[union-attr]
+    seen: list[str] = []
+    stop = listen(lambda event, key: seen.append(event))
+    try:
+        assert cache.get_or_set("k", lambda: "v2", 60) == "v2"
+    finally:
+        stop()
+    assert seen == ["refreshed"]
