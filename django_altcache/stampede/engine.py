@@ -5,18 +5,13 @@ task's instance of that cache (Django builds one backend instance per thread), s
 in-process coalescing and the early-refresh knowledge are shared too.
 
 The hit path is one cache read: ``get`` (early refresh off), or ``get`` plus a dict
-lookup and one XFetch draw (on). The metadata key is read along with the value
-(``get_many``, still one round trip) only the first time a process sees a value and
-after the logical expiry it knew has passed; until then this process's copy of it is
-used, and it is checked against the cache before anything is recomputed.
+lookup and a float comparison (on; knowledge.py).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -28,6 +23,7 @@ from . import flights
 from .drivers import run_async, run_sync
 from .events import emit
 from .keys import LOCK, META, STALE, derived, granularity, lock_ttl, seconds_of
+from .knowledge import Known, Knowledge
 from .protocol import (
     BUSY,
     MISSING,
@@ -39,35 +35,13 @@ from .protocol import (
     early,
     fill,
     unlocked,
-    valid_meta,
 )
 from .settings import StampedeSettings
 
 logger = logging.getLogger("django_altcache")
 
 FOLLOWED = "followed"
-NO_META_RECHECK = 1.0  # seconds before a value seen without metadata is looked at again
-# XFetch fires with probability exp(-(expiry - now) / (spent * beta)): below e**-40 (4e-18)
-# there is no point drawing, so a hit far from expiry does one float comparison.
-DRAW_HORIZON = 40.0
-KNOWN_LIMIT = 10_000  # entries of early-refresh knowledge per cache and process
 _RETRY: Any = object()
-
-
-class Known:
-    """What this process knows of one entry's metadata (early refresh)."""
-
-    __slots__ = ("draw_from", "expiry", "recheck_at", "spent")
-
-    def __init__(self, spent: float, expiry: float | None, recheck_at: float, draw_from: float) -> None:
-        self.spent = spent
-        self.expiry = expiry
-        self.recheck_at = recheck_at  # from then on, read the metadata again with the value
-        self.draw_from = draw_from  # no XFetch draw before (float("inf"): never)
-
-    def pause(self, until: float) -> None:
-        """No draw before ``until`` (someone else is refreshing, or a refresh just failed)."""
-        self.draw_from = max(self.draw_from, until)
 
 
 class Stampede:
@@ -78,7 +52,7 @@ class Stampede:
         self.tasks = flights.TaskFlights()
         flights.register(self.threads)
         flights.register(self.tasks)
-        self._known: dict[tuple[Any, Any], Known] = {}
+        self.knowledge = Knowledge(settings.beta)
 
     def __repr__(self) -> str:
         return f"Stampede({self.settings!r})"
@@ -101,33 +75,6 @@ class Stampede:
             granularity=early_by,
         )
 
-    def _learn(self, slot: tuple[Any, Any], meta: Any, now: float) -> Known:
-        if valid_meta(meta):
-            spent, expiry = meta
-            known = Known(spent, expiry, recheck_at=expiry,
-                          draw_from=expiry - spent * self.settings.beta * DRAW_HORIZON)
-        else:  # a value stored without metadata (plain set, Django's backend, no timeout)
-            known = Known(0.0, None, recheck_at=now + NO_META_RECHECK, draw_from=math.inf)
-        if len(self._known) >= KNOWN_LIMIT:
-            self._known.clear()  # amortised bound; entries are re-learned on the next read
-        self._known[slot] = known
-        return known
-
-    def _learned(self, slot: tuple[Any, Any], plan: Plan) -> None:
-        if plan.new_meta is not None:
-            self._learn(slot, plan.new_meta, time.time())
-
-    def _draw(self, known: Known, now: float) -> bool:
-        """XFetch (Vattani, Chierichetti, Lowenstein, VLDB 2015): recompute early with a
-        probability that grows as expiry nears, scaled by the time the value took."""
-        if now < known.draw_from:
-            return False
-        expiry = known.expiry
-        if expiry is None:
-            return False
-        # 1 - random() is in (0, 1]: log() never sees 0.
-        return now - known.spent * self.settings.beta * math.log(1.0 - random.random()) >= expiry
-
     # -- sync -------------------------------------------------------------------------
 
     def get_or_set(self, cache: BaseCache, key: Any, default: Any, timeout: Any = DEFAULT_TIMEOUT,
@@ -141,7 +88,7 @@ class Stampede:
 
     def _get_or_set_early(self, cache: BaseCache, key: Any, default: Any, timeout: Any, version: Any) -> Any:
         slot = (key, version)
-        known = self._known.get(slot)
+        known = self.knowledge.get(slot)
         now = time.time()
         if known is None or now >= known.recheck_at:
             meta_key = derived(cache, META, key, version)
@@ -149,12 +96,12 @@ class Stampede:
             value = got.get(key, MISSING)
             if value is MISSING:
                 return self._miss(cache, key, default, timeout, version)
-            known = self._learn(slot, got.get(meta_key), now)
+            known = self.knowledge.learn(slot, got.get(meta_key), now)
         else:
             value = cache.get(key, MISSING, version=version)
             if value is MISSING:
                 return self._miss(cache, key, default, timeout, version)
-        if now >= known.draw_from and self._draw(known, now) and callable(default):
+        if now >= known.draw_from and self.knowledge.draw(known, now) and callable(default):
             return self._refresh_early(cache, key, default, timeout, version, known, value)
         return value
 
@@ -180,10 +127,10 @@ class Stampede:
                    result: Any, how: str) -> Any:
         emit(how, key)
         if how == REFRESHED:
-            self._learned((key, version), plan)
+            self.knowledge.learned((key, version), plan.new_meta)
             return result
         if how == SKIPPED:
-            self._learn((key, version), result, time.time())
+            self.knowledge.learn((key, version), result, time.time())
         elif how == BUSY:  # someone is refreshing: no more draws for a moment
             known.pause(time.time() + self.settings.poll)
         return value
@@ -206,7 +153,7 @@ class Stampede:
                     ok = True
                 finally:
                     self.threads.land(slot, flight, ok, value)
-                self._learned(slot, plan)
+                self.knowledge.learned(slot, plan.new_meta if plan is not None else None)
                 emit(how, key)
                 return value
             answer = self._follow(cache, flight, key, default, timeout, version, deadline)
@@ -238,13 +185,13 @@ class Stampede:
         plan = self.plan(cache, key, timeout, version)
         deadline = time.monotonic() + self.settings.wait_seconds
         value, how = run_sync(fill(plan, deadline, refresh=True), cache, compute)
-        self._learned((key, version), plan)
+        self.knowledge.learned((key, version), plan.new_meta)
         emit(how, key)
         return value
 
     def invalidate(self, cache: BaseCache, key: Any, version: Any = None) -> None:
         """Delete the entry and what is kept beside it (metadata, stale copy)."""
-        self._known.pop((key, version), None)
+        self.knowledge.forget((key, version))
         cache.delete_many([key, derived(cache, META, key, version), derived(cache, STALE, key, version)],
                           version=version)
 
@@ -262,7 +209,7 @@ class Stampede:
     async def _aget_or_set_early(self, cache: BaseCache, key: Any, default: Any, timeout: Any,
                                  version: Any) -> Any:
         slot = (key, version)
-        known = self._known.get(slot)
+        known = self.knowledge.get(slot)
         now = time.time()
         if known is None or now >= known.recheck_at:
             meta_key = derived(cache, META, key, version)
@@ -270,12 +217,12 @@ class Stampede:
             value = got.get(key, MISSING)
             if value is MISSING:
                 return await self._amiss(cache, key, default, timeout, version)
-            known = self._learn(slot, got.get(meta_key), now)
+            known = self.knowledge.learn(slot, got.get(meta_key), now)
         else:
             value = await cache.aget(key, MISSING, version=version)
             if value is MISSING:
                 return await self._amiss(cache, key, default, timeout, version)
-        if now >= known.draw_from and self._draw(known, now) and callable(default):
+        if now >= known.draw_from and self.knowledge.draw(known, now) and callable(default):
             plan = self.plan(cache, key, timeout, version)
             if plan.meta_key is None or known.expiry is None:
                 return value
@@ -303,7 +250,7 @@ class Stampede:
                     ok = True
                 finally:
                     self.tasks.land(slot, flight, ok, value)
-                self._learned(slot, plan)
+                self.knowledge.learned(slot, plan.new_meta if plan is not None else None)
                 emit(how, key)
                 return value
             answer = await self._afollow(cache, flight, key, default, timeout, version, deadline)
@@ -342,12 +289,12 @@ class Stampede:
         plan = self.plan(cache, key, timeout, version)
         deadline = time.monotonic() + self.settings.wait_seconds
         value, how = await run_async(fill(plan, deadline, refresh=True), cache, compute)
-        self._learned((key, version), plan)
+        self.knowledge.learned((key, version), plan.new_meta)
         emit(how, key)
         return value
 
     async def ainvalidate(self, cache: BaseCache, key: Any, version: Any = None) -> None:
-        self._known.pop((key, version), None)
+        self.knowledge.forget((key, version))
         await cache.adelete_many([key, derived(cache, META, key, version), derived(cache, STALE, key, version)],
                                  version=version)
 

@@ -237,8 +237,9 @@ def early(plan: Plan, expected_expiry: float) -> Step:
 
 
 def valid_meta(meta: Any) -> bool:
-    return (type(meta) is tuple and len(meta) == 2
-            and all(type(part) is float for part in meta))
+    """Two numbers: a tuple as pickle keeps it, a list after a JSON or msgpack round trip."""
+    return (type(meta) in (tuple, list) and len(meta) == 2
+            and all(type(part) in (float, int) for part in meta))
 
 
 def _same(meta: Any, expected_expiry: float) -> bool:

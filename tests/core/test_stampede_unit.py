@@ -387,7 +387,7 @@ def test_early_refresh_recomputes_near_expiry(mode: str) -> None:
     assert run_twin(cache, mode, "k", lambda: "v1", 60) == "v1"
     # The entry's metadata says it expires in 1 ms and took 10 s to compute: XFetch fires.
     cache.set(f"{META}k", (10.0, time.time() + 0.001), 60)
-    cache._stampede._known.clear()  # type: ignore[union-attr]
+    cache._stampede.knowledge.clear()  # type: ignore[union-attr]
     seen: list[str] = []
     stop = listen(lambda event, key: seen.append(event))
     try:
@@ -402,7 +402,7 @@ def test_early_refresh_recomputes_near_expiry(mode: str) -> None:
 def test_early_refresh_skipped_when_another_process_refreshed(mode: str) -> None:
     cache = Recording.build(EARLY)
     assert run_twin(cache, mode, "k", lambda: "v1", 60) == "v1"
-    known = cache._stampede._known[("k", None)]  # type: ignore[union-attr]
+    known = cache._stampede.knowledge.get(("k", None))  # type: ignore[union-attr]
     known.expiry = time.time() + 0.001  # this process's knowledge is older than the cache's
     known.spent, known.draw_from = 10.0, 0.0
     seen: list[str] = []
@@ -412,14 +412,14 @@ def test_early_refresh_skipped_when_another_process_refreshed(mode: str) -> None
     finally:
         stop()
     assert seen == ["skipped"]
-    assert cache._stampede._known[("k", None)].expiry > time.time() + 50  # type: ignore[union-attr]
+    assert cache._stampede.knowledge.get(("k", None)).expiry > time.time() + 50  # type: ignore[union-attr]
 
 
 def test_failed_early_refresh_serves_the_current_value(mode: str, caplog: Any) -> None:
     cache = Recording.build(EARLY)
     assert run_twin(cache, mode, "k", lambda: "v1", 60) == "v1"
     cache.set(f"{META}k", (10.0, time.time() + 0.001), 60)
-    cache._stampede._known.clear()  # type: ignore[union-attr]
+    cache._stampede.knowledge.clear()  # type: ignore[union-attr]
 
     def fail() -> Any:
         raise RuntimeError("backend of the value is down")
@@ -433,7 +433,7 @@ def test_failed_early_refresh_serves_the_current_value(mode: str, caplog: Any) -
 def test_hit_reads_metadata_once_per_value() -> None:
     cache = Recording.build(EARLY)
     cache.get_or_set("k", lambda: "v", 60)
-    cache._stampede._known.clear()  # type: ignore[union-attr]
+    cache._stampede.knowledge.clear()  # type: ignore[union-attr]
     cache.calls.clear()
     for _ in range(5):
         assert cache.get_or_set("k", lambda: "x", 60) == "v"
@@ -468,3 +468,23 @@ def test_dummy_with_stampede_computes_every_time() -> None:
 
     assert [cache.get_or_set("k", compute) for _ in range(3)] == [1, 2, 3]
 
+
+
+def test_metadata_survives_a_json_round_trip() -> None:
+    """A serializer that has no tuples (JSON, msgpack) gives the metadata back as a list."""
+    from django_altcache.stampede.protocol import valid_meta
+
+    meta = (0.25, time.time() + 60)
+    assert valid_meta(meta) and valid_meta(list(meta)) and valid_meta([1, 2.5])
+    assert not valid_meta((True, 1.0)) and not valid_meta(("a", 1.0)) and not valid_meta((1.0,))
+    cache = LocMemCache("json-meta", EARLY)
+    assert cache.get_or_set("k", lambda: "v", 60) == "v"
+    cache.set(f"{META}k", [10.0, time.time() + 0.001], 60)  # as a JSON codec would return it
+    cache._stampede.knowledge.clear()  # type: ignore[union-attr]
+    seen: list[str] = []
+    stop = listen(lambda event, key: seen.append(event))
+    try:
+        assert cache.get_or_set("k", lambda: "v2", 60) == "v2"
+    finally:
+        stop()
+    assert seen == ["refreshed"]
