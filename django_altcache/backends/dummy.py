@@ -67,3 +67,7 @@ class DummyCache(StampedeMixin, AltCache, InlineAsyncMixin, FastKeysMixin, BaseC
 
     def clear(self) -> None:
         pass
+
+    def server_stats(self) -> dict[str, Any]:
+        """Nothing is stored, so there is nothing to report."""
+        return {}

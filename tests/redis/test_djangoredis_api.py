@@ -22,7 +22,7 @@ import redis
 from django_altcache.backends.redis import RedisCache
 from tests._servers.redis import redis_server
 from tests._servers.redis_ha import LEADER_ARGS, redis_cluster, redis_sentinel
-from tests.conftest import dedicated
+from tests.conftest import dedicated, server_env
 
 ITERATORS = {"iter_keys", "sscan_iter"}
 Step = tuple[str, tuple[Any, ...], dict[str, Any], Any, Callable[[Any], Any] | None]
@@ -244,7 +244,8 @@ def built(topology: str, request: Any, prefix: str) -> tuple[Callable[..., Redis
     settle: Callable[[], None] = lambda: None  # noqa: E731
     options: dict[str, Any] = {}
     if topology == "single":
-        location: Any = request.getfixturevalue("redis_url")
+        # Redis here: the API runs on Valkey through the rest of tests/redis.
+        location: Any = server_env("ALTCACHE_REDIS_URL", "redis-server")
     elif topology == "replicas":
         leader, replica = request.getfixturevalue("replicas")
         location = [leader, replica]

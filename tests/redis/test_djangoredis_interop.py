@@ -18,6 +18,7 @@ import pytest
 django_redis_cache = pytest.importorskip("django_redis.cache")
 
 from django_altcache.backends.redis import RedisCache  # noqa: E402
+from tests.redis.conftest import for_redis_py  # noqa: E402
 
 VALUES: dict[str, Any] = {
     "int": 42, "negative": -7, "big": 2**70, "bool": True, "none": None, "float": 1.5, "text": "héllo",
@@ -29,7 +30,7 @@ VALUES: dict[str, Any] = {
 @pytest.fixture
 def pair(redis_url: str, prefix: str) -> Iterator[tuple[Any, RedisCache]]:
     """(django-redis's cache, ours) on the same server and prefix."""
-    theirs = django_redis_cache.RedisCache(redis_url, {"KEY_PREFIX": prefix})
+    theirs = django_redis_cache.RedisCache(for_redis_py(redis_url), {"KEY_PREFIX": prefix})
     ours = RedisCache(redis_url, {"KEY_PREFIX": prefix})
     yield theirs, ours
     theirs.close()

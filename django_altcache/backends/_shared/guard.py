@@ -51,6 +51,7 @@ class Recorder(Protocol):
     """What the metrics layer receives (django_altcache.metrics)."""
 
     timed: bool
+    tracing: bool  # True: run each call inside ``span(op, args, kwargs)`` (OpenTelemetry)
 
     def record(self, op: str, seconds: float, hits: int, misses: int, error: type[BaseException] | None,
                fallback: bool) -> None: ...
@@ -91,7 +92,9 @@ def unavailable(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 
 def _get_outcome(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[int, int]:
-    return (0, 1) if result is _default(args, kwargs) else (1, 0)
+    # _default inlined: this runs on every metered get.
+    default = kwargs["default"] if "default" in kwargs else (args[1] if len(args) > 1 else None)
+    return (0, 1) if result is default else (1, 0)
 
 
 def _bool_outcome(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[int, int]:
@@ -142,7 +145,7 @@ class Guard:
     """
 
     __slots__ = ("name", "config", "errors", "is_outage", "after_outage", "make_error", "breakers", "log",
-                 "recorder")
+                 "recorder", "tracing", "lean")
 
     def __init__(self, name: str, config: Resilience, *, errors: tuple[type[BaseException], ...],
                  make_error: Callable[[str], BaseException],
@@ -156,6 +159,9 @@ class Guard:
         self.after_outage = after_outage
         self.make_error = make_error
         self.recorder = recorder
+        self.tracing = recorder is not None and recorder.tracing
+        # Metrics alone (no fail-soft, no breaker): ``count``, with nothing to decide per call.
+        self.lean = recorder is not None and not config.active
         pair: tuple[CircuitBreaker | None, CircuitBreaker | None] = (None, None)
         if breakers and config.breaker is not None:
             pair = (shared_breaker(f"cache {name} (reads)", config.breaker),
@@ -163,7 +169,7 @@ class Guard:
             if recorder is not None:
                 for side, breaker in zip(SIDES, pair):
                     if breaker is not None:
-                        breaker.listeners.append(_breaker_listener(recorder, side))
+                        _listen(breaker, recorder, side)
         self.breakers = (*pair, None)  # indexed by Op.side
         self.log: RateLimitedLog = shared_log(f"cache {name}", config.log_interval if config.ignore_exceptions else None)
 
@@ -276,11 +282,45 @@ class Guard:
             if breaker is not None and error is None:
                 breaker.release()
             if recorder is not None:
-                self._record(recorder, op, started, None, args, kwargs, type(exc), False)
+                self._record(recorder, "a" + op, started, None, args, kwargs, type(exc), False)
             raise
         if recorder is not None:
-            self._record(recorder, op, started, spec.outcome, args, kwargs, error, fallback, result)
+            self._record(recorder, "a" + op, started, spec.outcome, args, kwargs, error, fallback, result)
         return result
+
+    # -- metrics only, and tracing ---------------------------------------------------------
+    def count(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Any:
+        """``run`` for a guard with metrics alone: call, then report (nothing answers instead)."""
+        recorder: Any = self.recorder
+        started = time.perf_counter() if recorder.timed else 0.0
+        try:
+            result = impl(cache, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
+        except BaseException as exc:
+            self._record(recorder, op, started, None, args, kwargs, type(exc), False)
+            raise
+        outcome = spec.outcome
+        hits, misses = outcome(args, kwargs, result) if outcome is not None else (0, 0)
+        try:
+            recorder.record(op, time.perf_counter() - started if started else -1.0, hits, misses, None, False)
+        except Exception:  # noqa: BLE001 - metrics must never break a cache call
+            logger.exception("django_altcache: the metrics recorder failed")
+        return result
+
+    def traced(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:
+        """The call inside the recorder's span (OpenTelemetry): current while the call runs."""
+        with self.recorder.span(op, args, kwargs) as span:  # type: ignore[union-attr]
+            result = (self.count if self.lean else self.run)(op, spec, impl, cache, args, kwargs)
+            span.set_result(result)
+            return result
+
+    async def atraced(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+        with self.recorder.span("a" + op, args, kwargs) as span:  # type: ignore[union-attr]
+            result = await self.arun(op, spec, impl, cache, args, kwargs)
+            span.set_result(result)
+            return result
 
     @staticmethod
     def _record(recorder: Recorder, op: str, started: float, outcome: Outcome | None, args: tuple[Any, ...],
@@ -294,8 +334,26 @@ class Guard:
             logger.exception("django_altcache: the metrics recorder failed")
 
 
-def _breaker_listener(recorder: Recorder, side: str) -> Callable[[bool], None]:
-    return lambda opened: recorder.breaker(side, "open" if opened else "closed")
+class _BreakerListener:
+    """Tells a recorder when a breaker opens or closes."""
+
+    __slots__ = ("recorder", "side")
+
+    def __init__(self, recorder: Recorder, side: str) -> None:
+        self.recorder, self.side = recorder, side
+
+    def __call__(self, opened: bool) -> None:
+        self.recorder.breaker(self.side, "open" if opened else "closed")
+
+
+def _listen(breaker: CircuitBreaker, recorder: Recorder, side: str) -> None:
+    """One listener per recorder and side: the breaker is shared by every instance of the cache
+    (Django builds one per thread, and per task under ASGI), and each builds a Guard."""
+    if any(isinstance(listener, _BreakerListener) and listener.recorder is recorder and listener.side == side
+           for listener in breaker.listeners):
+        return
+    breaker.listeners.append(_BreakerListener(recorder, side))
+    recorder.breaker(side, breaker.state)  # the state it starts from, before any change
 
 
 # -- the guarded variant of a class -----------------------------------------------------------
@@ -309,14 +367,21 @@ def _sync_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         impl = getattr(bare, name)  # looked up per call: a patch of the class is honoured
         if transparent:
-            return self._guard.run(op, spec, impl, self, args, kwargs)
+            guard = self._guard
+            return (guard.traced if guard.tracing else guard.run)(op, spec, impl, self, args, kwargs)
         if _inside.get() is self:
             return impl(self, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
         guard = self._guard
         breaker = guard.breakers[side]
         token = _inside.set(self)
         try:
-            if guard.recorder is not None or (breaker is not None and breaker._open_until):
+            if guard.recorder is not None:
+                if guard.tracing:
+                    return guard.traced(op, spec, impl, self, args, kwargs)
+                if guard.lean:
+                    return guard.count(op, spec, impl, self, args, kwargs)
+                return guard.run(op, spec, impl, self, args, kwargs)
+            if breaker is not None and breaker._open_until:
                 return guard.run(op, spec, impl, self, args, kwargs)
             # The common case (breaker closed, no metrics), inline: the least work per call.
             try:
@@ -339,14 +404,16 @@ def _async_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any
     async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         impl = getattr(bare, name)
         if transparent:
-            return await self._guard.arun(op, spec, impl, self, args, kwargs)
+            guard = self._guard
+            return await (guard.atraced if guard.tracing else guard.arun)(op, spec, impl, self, args, kwargs)
         if _inside.get() is self:
             if type(impl) is FunctionType:
                 return await impl(self, *args, **kwargs)
             return await impl(*args, **kwargs)
         token = _inside.set(self)
         try:
-            return await self._guard.arun(op, spec, impl, self, args, kwargs)
+            guard = self._guard
+            return await (guard.atraced if guard.tracing else guard.arun)(op, spec, impl, self, args, kwargs)
         finally:
             _inside.reset(token)
 

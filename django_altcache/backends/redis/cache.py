@@ -29,7 +29,7 @@ from django_altcache.conf.resilience import (
 from .._shared.keys import FastKeysMixin, is_clean, quiet_for_clean_keys
 from ...stampede.mixin import StampedeMixin
 from ..base import AltCache, PingResult, round_trip
-from . import djangoredis, extras, options, pools, structures
+from . import codec, djangoredis, extras, options, pools, structures
 from .client import RedisCacheClient
 from .extras import ExtrasMixin
 from .protocol import glob_escape
@@ -120,6 +120,8 @@ class RedisCache(StampedeMixin, StructuresMixin, ExtrasMixin, AltCache, FastKeys
             self._servers = self._servers[:1]  # django-redis's Sentinel LOCATION may list the service twice
         self._clear_prefix_only = parsed[options.CLEAR_PREFIX_ONLY]
         self._serializer = parsed[options.SERIALIZER]
+        self._codec = self._init_codec(server, params)
+        self._serializer = codec.serializer_for(self._serializer, self._codec)
         self._class = RedisCacheClient
         self._options = params.get("OPTIONS") or {}  # Django's attribute (read by code written for Django)
         if "REVERSE_KEY_FUNCTION" in params:
@@ -132,14 +134,10 @@ class RedisCache(StampedeMixin, StructuresMixin, ExtrasMixin, AltCache, FastKeys
         if self._guard is not None and extra.log_every is not None:
             self._guard.log = DjangoRedisLog(extra.log_every)  # type: ignore[assignment]
 
-    # django-redis's global settings (DJANGO_REDIS_IGNORE_EXCEPTIONS...) count too.
     @classmethod
-    def needs_guard(cls, parsed: Parsed) -> bool:
-        return _settings(parsed).resilience.active
-
-    @property
-    def resilience(self) -> Resilience:
-        return _settings(self._parsed).resilience
+    def resilience_of(cls, parsed: Parsed) -> Resilience:
+        # django-redis's global settings (DJANGO_REDIS_IGNORE_EXCEPTIONS...) count too.
+        return _settings(parsed).resilience
 
     @cached_property
     def _cache(self) -> RedisCacheClient:
@@ -313,6 +311,12 @@ class RedisCache(StampedeMixin, StructuresMixin, ExtrasMixin, AltCache, FastKeys
 
     async def aclear(self) -> bool:
         return await self._cache.aclear(self._prefix_pattern() if self._clear_prefix_only else None)
+
+    def server_stats(self) -> dict[str, Any]:
+        """The leader's ``INFO`` (hits, misses, evictions, memory, keys), for ``cachestats``."""
+        from django_altcache.metrics import server_stats
+
+        return server_stats.redis(self._cache._leader)
 
     # -- key patterns -------------------------------------------------------------------
     def _prefix_pattern(self) -> str:

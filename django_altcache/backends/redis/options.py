@@ -4,8 +4,10 @@ the system checks judge them, from the same declarations.
 Topologies:
 - servers: LOCATION is one URL or several (list, or a string split on ';'/','), the
   first is the leader (writes), the others read replicas (as Django).
-- Sentinel: ``sentinel://[user:password@]host:port,host:port/service_name?db=0``;
-  the master is discovered through the sentinels and rediscovered after a failover.
+- Sentinel: ``sentinel://[user:password@]host:port,host:port/service_name?db=0``
+  (``redis+sentinel://`` and ``valkey+sentinel://`` are the same); the master is
+  discovered through the sentinels and rediscovered after a failover.
+- Valkey: ``valkey://`` and ``valkeys://`` are ``redis://`` and ``rediss://``.
 - Cluster: ``OPTIONS={"cluster": True}``; LOCATION lists startup nodes.
 
 Every option not declared here is a redis-py keyword, handed to its connection pool (as
@@ -52,8 +54,11 @@ DEFAULT_SOCKET_TIMEOUT = 5.0
 DEFAULT_ASYNC_MAX_CONNECTIONS = 64
 DEFAULT_ASYNC_POOL_TIMEOUT = 5.0
 
-SENTINEL_SCHEMES = ("sentinel", "redis+sentinel")
-SERVER_SCHEMES = ("redis", "rediss", "unix")
+SENTINEL_SCHEMES = ("sentinel", "redis+sentinel", "valkey+sentinel")
+SERVER_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
+# Valkey's spellings of redis-py's schemes (Valkey speaks the same protocol): redis-py's
+# from_url knows only its own, so they are rewritten before it sees them.
+REDIS_SCHEMES = {"valkey": "redis", "valkeys": "rediss"}
 
 # -- our options (the rest are redis-py's) --------------------------------------------------
 CLUSTER = Option("cluster", boolean, False, group="Redis",
@@ -109,8 +114,13 @@ def servers_of(location: Any) -> list[str]:
 
 
 def _check_url(url: str) -> str:
-    if scheme_of(url) not in SERVER_SCHEMES:
-        raise CacheConfigError(f"{url!r} must start with redis://, rediss:// or unix://", ("LOCATION",))
+    """``url`` as redis-py takes it (``valkey[s]://`` becomes ``redis[s]://``)."""
+    scheme = scheme_of(url)
+    if scheme not in SERVER_SCHEMES:
+        raise CacheConfigError(f"{url!r} must start with redis://, rediss://, valkey://, valkeys:// or unix://",
+                               ("LOCATION",))
+    if scheme in REDIS_SCHEMES:
+        return f"{REDIS_SCHEMES[scheme]}:{url.strip().split(':', 1)[1]}"
     return url
 
 
@@ -280,7 +290,7 @@ def _schemes(location: Any) -> list[str]:
         urls = split_location(location)
     except CacheConfigError:
         return []
-    return [scheme_of(url) for url in urls]
+    return [REDIS_SCHEMES.get(scheme_of(url), scheme_of(url)) for url in urls]
 
 
 def redis_accepted(location: Any, options: Mapping[str, Any], ours: bool,
