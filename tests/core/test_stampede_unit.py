@@ -488,3 +488,20 @@ def test_metadata_survives_a_json_round_trip() -> None:
     finally:
         stop()
     assert seen == ["refreshed"]
+
+
+def test_with_a_json_codec() -> None:
+    """Codecs (docs/codecs.md) encode the lock token and the metadata like any value."""
+    cache = LocMemCache("json-codec", {"OPTIONS": {"SERIALIZER": "json",
+                                                    "STAMPEDE": {"early_refresh": True, "lock_timeout": 2}}})
+    assert cache.get_or_set("k", lambda: {"a": [1, 2]}, 60) == {"a": [1, 2]}
+    assert isinstance(cache.get(f"{META}k"), list)  # JSON has no tuples
+    cache.set(f"{META}k", [10.0, time.time() + 0.001], 60)
+    cache._stampede.knowledge.clear()  # type: ignore[union-attr]
+    seen: list[str] = []
+    stop = listen(lambda event, key: seen.append(event))
+    try:
+        assert cache.get_or_set("k", lambda: {"b": 2}, 60) == {"b": 2}
+    finally:
+        stop()
+    assert seen == ["refreshed"] and cache.get(f"{LOCK}k") is None
