@@ -5,7 +5,7 @@ as for any key, with the same ``version``):
 
 - ``altcache.lock:K``  the lock: a random token, written with ``add`` (Redis ``SET NX``,
   memcached ``add``, the database's insert-if-absent, the file cache's locked ``add``);
-- ``altcache.meta:K``  early refresh only: ``(compute_seconds, logical_expiry_unix_time)``;
+- ``altcache.meta:K``  early refresh only: ``[compute_seconds, logical_expiry_unix_time]``;
 - ``altcache.stale:K`` with ``stale`` > 0 only: a copy of the value that outlives it.
 
 The entry ``K`` itself holds exactly what Django's ``set`` stores. When the prefixed

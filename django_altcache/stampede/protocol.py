@@ -162,7 +162,8 @@ def store(plan: Plan, value: Any, spent: float) -> Step:
         expiry = time.time() + plan.seconds - plan.granularity
         plan.new_meta = (spent, expiry)
         # One round trip for both: on every backend set_many is one command or statement.
-        yield Call("set_many", ({plan.key: value, plan.meta_key: plan.new_meta},),
+        # A list, not a tuple: every serializer stores it as it is (JSON has no tuples).
+        yield Call("set_many", ({plan.key: value, plan.meta_key: list(plan.new_meta)},),
                    {"timeout": plan.timeout, "version": plan.version})
     else:
         yield Call("set", (plan.key, value), {"timeout": plan.timeout, "version": plan.version})
@@ -237,7 +238,7 @@ def early(plan: Plan, expected_expiry: float) -> Step:
 
 
 def valid_meta(meta: Any) -> bool:
-    """Two numbers: a tuple as pickle keeps it, a list after a JSON or msgpack round trip."""
+    """Two numbers, as a list (what ``store`` writes) or a tuple (written by an earlier release)."""
     return (type(meta) in (tuple, list) and len(meta) == 2
             and all(type(part) in (float, int) for part in meta))
 
