@@ -35,13 +35,14 @@ from django.db import (
     router,
     transaction,
 )
-from django.utils import timezone
 
+from .._shared.keys import FastKeysMixin
 from .._shared.twins import in_thread, twins
 from ..base import AltCache, PingResult, logger
 from . import options
 from .dialects import Dialect, dialect_for
 from .guard import is_outage, run_guarded
+from .raw import thread_connection
 
 T = TypeVar("T")
 
@@ -59,14 +60,16 @@ LOCKED_RETRIES = 6
 CORRUPT = (ValueError, EOFError, pickle.UnpicklingError)  # binascii.Error is a ValueError
 
 
-class DatabaseCache(AltCache, BaseDatabaseCache):
+class DatabaseCache(AltCache, FastKeysMixin, BaseDatabaseCache):
     spec = options.SPEC
     pickle_protocol = pickle.HIGHEST_PROTOCOL
 
     def __init__(self, table: str, params: dict[str, Any]) -> None:
         options.check_table_name(table)
         super().__init__(table, params)
+        self._init_fast_keys()
         parsed = self._parsed
+        self._prepare = parsed[options.PREPARE_STATEMENTS]
         self._cull_probability = parsed[options.CULL_PROBABILITY]
         self.unlogged = parsed[options.UNLOGGED]
         # Network databases only; SQLite's lock wait is its DATABASES OPTIONS['timeout'].
@@ -79,12 +82,13 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
 
     # Plumbing: routing, dialects, keys, times, values.
 
-    def _dialect(self, alias: str) -> Dialect:
-        connection = connections[alias]
+    def _dialect(self, alias: str, connection: Any = None) -> Dialect:
+        if connection is None:
+            connection = connections[alias]
         cache_key = (alias, connection.vendor)
         dialect = self._dialects.get(cache_key)
         if dialect is None:
-            dialect = self._dialects[cache_key] = dialect_for(connection, self._table)
+            dialect = self._dialects[cache_key] = dialect_for(connection, self._table, self._prepare)
         return dialect
 
     def _read_alias(self) -> str:
@@ -106,7 +110,7 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
         return key
 
     def _now(self, dialect: Dialect) -> Any:
-        return dialect.connection.ops.adapt_datetimefield_value(timezone.now())
+        return dialect.now()
 
     def _expires(self, dialect: Dialect, timeout: Any) -> Any:
         when = self.get_backend_timeout(timeout)
@@ -117,7 +121,7 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
                 expires = datetime.fromtimestamp(when, tz=dt_timezone.utc if settings.USE_TZ else None)
             except (OverflowError, OSError, ValueError):
                 expires = FOREVER
-        return dialect.connection.ops.adapt_datetimefield_value(expires)
+        return dialect.adapt_datetime(expires)
 
     def _encode(self, value: Any) -> str:
         return base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1")
@@ -138,12 +142,12 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
         work here is idempotent, so it is retried a bounded number of times, and
         never inside the caller's transaction, where the caller owns the retry.
         """
-        dialect = self._dialect(alias)
-        connection = dialect.connection
+        connection = thread_connection(alias)
+        dialect = self._dialects.get((alias, connection.vendor)) or self._dialect(alias, connection)
         query_timeout = self._timeouts.bulk if bulk else self._timeouts.query
         for attempt in range(LOCKED_RETRIES + 1):
             try:
-                return run_guarded(dialect, work, self._timeouts, query_timeout)
+                return run_guarded(dialect, connection, work, self._timeouts, query_timeout)
             except OperationalError as exc:
                 if (attempt == LOCKED_RETRIES or connection.vendor != "sqlite"
                         or connection.in_atomic_block or "locked" not in str(exc)):
@@ -163,7 +167,7 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
         dialect, row = self._run(self._read_alias(), work)
         if row is None:
             return default
-        value, ok = self._load(dialect.connection.ops, key, row[0])
+        value, ok = self._load(dialect.ops, key, row[0])
         return value if ok else default
 
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
@@ -181,7 +185,7 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
 
         result = {}
         dialect, rows = self._run(self._read_alias(), work)
-        ops = dialect.connection.ops
+        ops = dialect.ops
         for made_key, raw in rows:
             value, ok = self._load(ops, made_key, raw)
             if ok:
@@ -313,8 +317,8 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
                 row = cursor.fetchone()
                 if row is None:
                     raise ValueError(f"Key '{made_key}' not found")
-                raw = dialect.connection.ops.process_clob(row[0])
-                done, new_value = swap(dialect, cursor, raw, self._decode(dialect.connection.ops, raw), now)
+                raw = dialect.ops.process_clob(row[0])
+                done, new_value = swap(dialect, cursor, raw, self._decode(dialect.ops, raw), now)
                 if done:
                     return new_value
                 time.sleep(random.random() * 0.001 * min(attempt, 20))
@@ -402,7 +406,7 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
             cursor.execute(dialect.sql_get, [key, self._now(dialect)])
             row = cursor.fetchone()
             cursor.execute(dialect.sql_delete, [key])
-            return None if row is None else dialect.connection.ops.process_clob(row[0])
+            return None if row is None else dialect.ops.process_clob(row[0])
 
         started = time.perf_counter()
         raw = self._run(alias, work)
