@@ -18,7 +18,7 @@ import pickle
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any, TypeVar
@@ -37,9 +37,10 @@ from django.db import (
 )
 
 from .._shared.keys import FastKeysMixin
-from .._shared.twins import in_thread, twins
+from .._shared.hop import batched, hop
+from .._shared.twins import twins
 from ..base import AltCache, PingResult, logger
-from . import options
+from . import apg, options
 from .dialects import Dialect, dialect_for
 from .guard import is_outage, run_guarded
 from .raw import thread_connection
@@ -375,11 +376,144 @@ class DatabaseCache(AltCache, FastKeysMixin, BaseDatabaseCache):
 
         self._run(self._write_alias(), work, bulk=True)
 
-    # Async twins: the sync work in Django's DB thread (connections are per thread), one
-    # statement as in sync code (Django's own twins would turn get_many into a get per key
-    # and incr into get + set).
-    locals().update(twins(in_thread, "get", "get_many", "has_key", "set", "set_many", "add", "touch", "delete",
-                          "delete_many", "clear", "incr", "decr", "incr_version", "decr_version"))
+    # Async twins. PostgreSQL (psycopg 3): the hot operations natively on the loop's own
+    # async connections (apg.py), routed by the same router; everything else, and every
+    # call apg.native_ok() turns away (inside async_to_sync, DEBUG, other vendors), runs
+    # the sync method in the caller's thread-sensitive thread, one hop per event-loop tick
+    # for all the calls of that tick (_shared/hop.py). Either way one statement per
+    # operation, as in sync code (Django's twins turn get_many into a get per key and
+    # incr into get + set).
+
+    async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        made = self._key(key, version)
+        alias = self._read_alias()
+        if not apg.native_ok(alias):
+            return await hop(self.get, key, default, version)
+
+        async def work(dialect: Any, cursor: Any) -> Any:
+            await cursor.execute(dialect.sql_get, [made, dialect.now()])
+            return await cursor.fetchone()
+
+        dialect = self._dialect(alias)
+        row = await apg.run(dialect, work, self._timeouts)
+        if row is None:
+            return default
+        value, ok = await self._aload(dialect.ops, made, row[0])
+        return value if ok else default
+
+    async def ahas_key(self, key: Any, version: int | None = None) -> bool:
+        made = self._key(key, version)
+        alias = self._read_alias()
+        if not apg.native_ok(alias):
+            return await hop(self.has_key, key, version)  # type: ignore[no-any-return]
+
+        async def work(dialect: Any, cursor: Any) -> bool:
+            await cursor.execute(dialect.sql_has_key, [made, dialect.now()])
+            return await cursor.fetchone() is not None
+
+        return await apg.run(self._dialect(alias), work, self._timeouts)
+
+    async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+        key_map = {self._key(key, version): key for key in keys}
+        if not key_map:
+            return {}
+        alias = self._read_alias()
+        if not apg.native_ok(alias):
+            return await hop(self.get_many, list(key_map.values()), version)  # type: ignore[no-any-return]
+
+        async def work(dialect: Any, cursor: Any) -> list[tuple[str, Any]]:
+            rows: list[tuple[str, Any]] = []
+            now = dialect.now()
+            for chunk in _chunks(list(key_map), dialect.keys_per_chunk):
+                await cursor.execute(*dialect.get_many_query(chunk, now))
+                rows.extend((key, value) for key, value, live in await cursor.fetchall() if live)
+            return rows
+
+        dialect = self._dialect(alias)
+        result = {}
+        for made_key, raw_value in await apg.run(dialect, work, self._timeouts):
+            value, ok = await self._aload(dialect.ops, made_key, raw_value)
+            if ok:
+                result[key_map[made_key]] = value
+        return result
+
+    async def _aload(self, ops: Any, key: str, raw_value: Any) -> tuple[Any, bool]:
+        try:
+            return self._decode(ops, raw_value), True
+        except CORRUPT:
+            return await hop(self._load, ops, key, raw_value)  # type: ignore[no-any-return]
+
+    async def _awrite(self, alias: str, statement: Callable[[Any, Any], Awaitable[T]],
+                      fallback: Callable[[], T]) -> T:
+        """A write natively, after the cull check the sync path makes; a cull itself (rare,
+        several statements) runs the sync write through the hop."""
+        dialect = self._dialect(alias)
+        chance = self._cull_chance()
+        limit = self._max_entries
+
+        async def work(dialect: Any, cursor: Any) -> tuple[bool, Any]:
+            if chance > 0 and (chance >= 1 or random.random() < chance):
+                await cursor.execute(dialect.sql_count, [max(0, limit + 1)])
+                if int((await cursor.fetchone())[0]) > limit:
+                    return False, None
+            return True, await statement(dialect, cursor)
+
+        done, result = await apg.run(dialect, work, self._timeouts)
+        if done:
+            return result  # type: ignore[no-any-return]
+        return await hop(fallback)  # type: ignore[no-any-return]
+
+    async def aset(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> None:
+        made = self._key(key, version)
+        alias = self._write_alias()
+        if not apg.native_ok(alias):
+            return await hop(self.set, key, value, timeout, version)  # type: ignore[no-any-return]
+        encoded = self._encode(value)
+
+        async def statement(dialect: Any, cursor: Any) -> None:
+            await cursor.execute(dialect.sql_set, [made, encoded, self._expires(dialect, timeout)])
+
+        await self._awrite(alias, statement, lambda: self.set(key, value, timeout, version))
+
+    async def aadd(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        made = self._key(key, version)
+        alias = self._write_alias()
+        if not apg.native_ok(alias):
+            return await hop(self.add, key, value, timeout, version)  # type: ignore[no-any-return]
+        encoded = self._encode(value)
+
+        async def statement(dialect: Any, cursor: Any) -> bool:
+            await cursor.execute(dialect.sql_add, [made, encoded, self._expires(dialect, timeout), dialect.now()])
+            return cursor.rowcount > 0
+
+        return await self._awrite(alias, statement, lambda: self.add(key, value, timeout, version))
+
+    async def atouch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        made = self._key(key, version)
+        alias = self._write_alias()
+        if not apg.native_ok(alias):
+            return await hop(self.touch, key, timeout, version)  # type: ignore[no-any-return]
+
+        async def work(dialect: Any, cursor: Any) -> bool:
+            await cursor.execute(dialect.sql_touch, [self._expires(dialect, timeout), made, dialect.now()])
+            return cursor.rowcount > 0
+
+        return await apg.run(self._dialect(alias), work, self._timeouts)
+
+    async def adelete(self, key: Any, version: int | None = None) -> bool:
+        made = self._key(key, version)
+        alias = self._write_alias()
+        if not apg.native_ok(alias):
+            return await hop(self.delete, key, version)  # type: ignore[no-any-return]
+
+        async def work(dialect: Any, cursor: Any) -> bool:
+            await cursor.execute(dialect.sql_delete, [made])
+            return cursor.rowcount > 0
+
+        return await apg.run(self._dialect(alias), work, self._timeouts)
+
+    locals().update(twins(batched, "set_many", "delete_many", "clear", "incr", "decr", "incr_version",
+                          "decr_version"))
 
     # Health.
 
