@@ -177,3 +177,56 @@ def test_postgres_async_statement_bounded_by_query_timeout(postgres_port, make_c
         holder.join(10)
     assert asyncio.run(cache.aget("k")) == 1  # a fresh connection after the cut one
     close_thread_connections()
+
+
+def test_sqlite_async_reads_run_on_the_loop_and_writes_hop(make_cache, vendor_alias):
+    if vendor_alias != "default":
+        pytest.skip("SQLite only")
+    cache = make_cache()
+    cache.set_many({"a": 1, "b": 2})
+    hops = []
+    original = hop_module._run_calls
+
+    async def main():
+        assert await cache.aget("a") == 1
+        assert await cache.ahas_key("b")
+        assert await cache.aget_many(["a", "b", "c"]) == {"a": 1, "b": 2}
+        assert hops == []  # reads: no hop
+        await cache.aset("c", 3)
+        assert hops == [1]
+        assert await cache.aget("c") == 3
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(hop_module, "_run_calls", lambda calls: hops.append(len(calls)) or original(calls))
+        asyncio.run(main())
+    close_thread_connections()
+
+
+def test_sqlite_async_read_that_would_wait_for_a_lock_takes_the_hop(make_cache, vendor_alias):
+    if vendor_alias != "default":
+        pytest.skip("SQLite only")
+    import sqlite3
+
+    cache = make_cache()
+    cache.set("a", 1)
+    writer = sqlite3.connect(connections["default"].settings_dict["NAME"], isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN EXCLUSIVE")  # readers must wait (rollback journal)
+    hops = []
+    original = hop_module._run_calls
+
+    def release_soon():
+        time.sleep(0.3)
+        writer.execute("ROLLBACK")
+
+    async def main():
+        threading.Thread(target=release_soon).start()
+        return await cache.aget("a")
+
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(hop_module, "_run_calls", lambda calls: hops.append(len(calls)) or original(calls))
+            assert asyncio.run(main()) == 1  # waited in the hop (the site's timeout), not on the loop
+        assert hops == [1]
+    finally:
+        writer.close()
+    close_thread_connections()

@@ -32,6 +32,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from asgiref.sync import AsyncToSync
+from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import connections
 from django.db.backends.utils import CursorWrapper
 
@@ -52,12 +54,29 @@ POOL_SIZE = 4
 
 
 def native_ok(alias: str) -> bool:
-    """Whether an async call for ``alias`` may run on our own async connections (see module doc)."""
-    if psycopg is None or getattr(AsyncToSync.executors, "current", None) is not None:
+    """Whether an async call for ``alias`` may run on our own async connections (see module doc).
+
+    Read from the settings, not ``connections[alias]``: in an event loop every task has its
+    own context, and asgiref would build a new Django connection object for each of them.
+    """
+    if psycopg is None or settings.DEBUG or CursorWrapper.execute is not raw._DJANGO_EXECUTE:
         return False
-    connection = connections[alias]
-    return (connection.vendor == "postgresql" and not connection.queries_logged
-            and CursorWrapper.execute is raw._DJANGO_EXECUTE)
+    engine = _engines.get(alias)
+    if engine is None:
+        engine = _engines[alias] = connections.settings[alias]["ENGINE"]
+    return engine == POSTGRESQL and getattr(AsyncToSync.executors, "current", None) is None
+
+
+POSTGRESQL = "django.db.backends.postgresql"
+_engines: dict[str, str] = {}
+
+
+def _forget_engines(*, setting: str, **kwargs: Any) -> None:
+    if setting == "DATABASES":
+        _engines.clear()
+
+
+setting_changed.connect(_forget_engines, dispatch_uid="django_altcache.db.apg")
 
 
 class Pool:
@@ -188,7 +207,6 @@ async def run(dialect: Any, work: Callable[[Any, Any], Awaitable[T]], timeouts: 
     guard, and their connection discarded, as ``guard.run_guarded`` does for sync calls.
     """
     pool = await pool_for(dialect.alias, dialect.prepare)
-    connection = connections[dialect.alias]
     while True:
         try:
             conn = await pool.acquire(timeouts.connect)
@@ -196,7 +214,7 @@ async def run(dialect: Any, work: Callable[[Any, Any], Awaitable[T]], timeouts: 
         except _Retry:
             continue
         except psycopg.Error as exc:
-            _raise_django(connection, dialect, exc)
+            _raise_django(dialect, exc)
     broken = False
     timer = None
     cut: list[bool] = []
@@ -220,7 +238,7 @@ async def run(dialect: Any, work: Callable[[Any, Any], Awaitable[T]], timeouts: 
                                  f"{timeouts.query:g} s (QUERY_TIMEOUT); connection cut ({exc})")
             setattr(error, OUTAGE_MARK, True)
             raise error from exc
-        _raise_django(connection, dialect, exc)
+        _raise_django(dialect, exc)
         raise AssertionError("unreachable")
     except BaseException:
         broken = True  # cancelled mid-statement: the connection's state is unknown
@@ -231,9 +249,9 @@ async def run(dialect: Any, work: Callable[[Any, Any], Awaitable[T]], timeouts: 
         pool.release(conn, broken or bool(cut))
 
 
-def _raise_django(connection: Any, dialect: Any, exc: BaseException) -> None:
+def _raise_django(dialect: Any, exc: BaseException) -> None:
     try:
-        with connection.wrap_database_errors:
+        with connections[dialect.alias].wrap_database_errors:
             raise exc
     except Exception as wrapped:
         if isinstance(wrapped, ServerUnreachable) or dialect.is_outage(wrapped):

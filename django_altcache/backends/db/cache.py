@@ -40,8 +40,9 @@ from .._shared.keys import FastKeysMixin
 from .._shared.hop import batched, hop
 from .._shared.twins import twins
 from ..base import AltCache, PingResult, logger
-from . import apg, options
-from .dialects import Dialect, dialect_for
+from . import apg, asqlite, options
+from . import raw as raw_path
+from .dialects import SLOW, Dialect, dialect_for
 from .guard import is_outage, run_guarded
 from .raw import thread_connection
 
@@ -160,12 +161,16 @@ class DatabaseCache(AltCache, FastKeysMixin, BaseDatabaseCache):
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         key = self._key(key, version)
+        alias = self._read_alias()
+        connection = thread_connection(alias)
+        dialect = self._dialects.get((alias, connection.vendor)) or self._dialect(alias, connection)
+        row = dialect.read_one(connection, dialect.sql_get, key)  # SQLite's direct read
+        if row is SLOW:
+            def work(dialect: Dialect, cursor: Any) -> Any:
+                cursor.execute(dialect.sql_get, [key, self._now(dialect)])
+                return cursor.fetchone()
 
-        def work(dialect: Dialect, cursor: Any) -> tuple[Dialect, Any]:
-            cursor.execute(dialect.sql_get, [key, self._now(dialect)])
-            return dialect, cursor.fetchone()
-
-        dialect, row = self._run(self._read_alias(), work)
+            row = self._run(alias, work)
         if row is None:
             return default
         value, ok = self._load(dialect.ops, key, row[0])
@@ -195,12 +200,18 @@ class DatabaseCache(AltCache, FastKeysMixin, BaseDatabaseCache):
 
     def has_key(self, key: Any, version: int | None = None) -> bool:
         key = self._key(key, version)
+        alias = self._read_alias()
+        connection = thread_connection(alias)
+        dialect = self._dialects.get((alias, connection.vendor)) or self._dialect(alias, connection)
+        row = dialect.read_one(connection, dialect.sql_has_key, key)
+        if row is not SLOW:
+            return row is not None
 
         def work(dialect: Dialect, cursor: Any) -> bool:
             cursor.execute(dialect.sql_has_key, [key, self._now(dialect)])
             return cursor.fetchone() is not None
 
-        return self._run(self._read_alias(), work)
+        return self._run(alias, work)
 
     def _load(self, ops: Any, key: str, raw: Any) -> tuple[Any, bool]:
         try:
@@ -387,15 +398,22 @@ class DatabaseCache(AltCache, FastKeysMixin, BaseDatabaseCache):
     async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         made = self._key(key, version)
         alias = self._read_alias()
-        if not apg.native_ok(alias):
+        if asqlite.inline_ok(alias):
+            dialect = self._vendor_dialect(alias, "sqlite")
+            try:
+                row = asqlite.execute(await self._reader(alias), dialect.qmarks[dialect.sql_get],
+                                      (made, dialect.now())).fetchone()
+            except asqlite.Busy:
+                return await hop(self.get, key, default, version)
+        elif apg.native_ok(alias):
+            async def work(dialect: Any, cursor: Any) -> Any:
+                await cursor.execute(dialect.sql_get, [made, dialect.now()])
+                return await cursor.fetchone()
+
+            dialect = self._vendor_dialect(alias, "postgresql")
+            row = await apg.run(dialect, work, self._timeouts)
+        else:
             return await hop(self.get, key, default, version)
-
-        async def work(dialect: Any, cursor: Any) -> Any:
-            await cursor.execute(dialect.sql_get, [made, dialect.now()])
-            return await cursor.fetchone()
-
-        dialect = self._dialect(alias)
-        row = await apg.run(dialect, work, self._timeouts)
         if row is None:
             return default
         value, ok = await self._aload(dialect.ops, made, row[0])
@@ -404,38 +422,67 @@ class DatabaseCache(AltCache, FastKeysMixin, BaseDatabaseCache):
     async def ahas_key(self, key: Any, version: int | None = None) -> bool:
         made = self._key(key, version)
         alias = self._read_alias()
-        if not apg.native_ok(alias):
-            return await hop(self.has_key, key, version)  # type: ignore[no-any-return]
+        if asqlite.inline_ok(alias):
+            dialect = self._vendor_dialect(alias, "sqlite")
+            try:
+                return asqlite.execute(await self._reader(alias), dialect.qmarks[dialect.sql_has_key],
+                                       (made, dialect.now())).fetchone() is not None
+            except asqlite.Busy:
+                pass
+        elif apg.native_ok(alias):
+            async def work(dialect: Any, cursor: Any) -> bool:
+                await cursor.execute(dialect.sql_has_key, [made, dialect.now()])
+                return await cursor.fetchone() is not None
 
-        async def work(dialect: Any, cursor: Any) -> bool:
-            await cursor.execute(dialect.sql_has_key, [made, dialect.now()])
-            return await cursor.fetchone() is not None
-
-        return await apg.run(self._dialect(alias), work, self._timeouts)
+            return await apg.run(self._vendor_dialect(alias, "postgresql"), work, self._timeouts)
+        return await hop(self.has_key, key, version)  # type: ignore[no-any-return]
 
     async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         key_map = {self._key(key, version): key for key in keys}
         if not key_map:
             return {}
         alias = self._read_alias()
-        if not apg.native_ok(alias):
-            return await hop(self.get_many, list(key_map.values()), version)  # type: ignore[no-any-return]
-
-        async def work(dialect: Any, cursor: Any) -> list[tuple[str, Any]]:
-            rows: list[tuple[str, Any]] = []
+        rows: list[tuple[str, Any]] = []
+        if asqlite.inline_ok(alias):
+            dialect = self._vendor_dialect(alias, "sqlite")
+            reader = await self._reader(alias)
             now = dialect.now()
-            for chunk in _chunks(list(key_map), dialect.keys_per_chunk):
-                await cursor.execute(*dialect.get_many_query(chunk, now))
-                rows.extend((key, value) for key, value, live in await cursor.fetchall() if live)
-            return rows
+            try:
+                for chunk in _chunks(list(key_map), dialect.keys_per_chunk):
+                    sql, params = dialect.get_many_query(chunk, now)
+                    found = asqlite.execute(reader, raw_path.qmark(sql), params).fetchall()
+                    rows.extend((key, value) for key, value, live in found if live)
+            except asqlite.Busy:
+                return await hop(self.get_many, list(key_map.values()), version)  # type: ignore[no-any-return]
+        elif apg.native_ok(alias):
+            async def work(dialect: Any, cursor: Any) -> list[tuple[str, Any]]:
+                found: list[tuple[str, Any]] = []
+                now = dialect.now()
+                for chunk in _chunks(list(key_map), dialect.keys_per_chunk):
+                    await cursor.execute(*dialect.get_many_query(chunk, now))
+                    found.extend((key, value) for key, value, live in await cursor.fetchall() if live)
+                return found
 
-        dialect = self._dialect(alias)
+            dialect = self._vendor_dialect(alias, "postgresql")
+            rows = await apg.run(dialect, work, self._timeouts)
+        else:
+            return await hop(self.get_many, list(key_map.values()), version)  # type: ignore[no-any-return]
         result = {}
-        for made_key, raw_value in await apg.run(dialect, work, self._timeouts):
+        for made_key, raw_value in rows:
             value, ok = await self._aload(dialect.ops, made_key, raw_value)
             if ok:
                 result[key_map[made_key]] = value
         return result
+
+    def _vendor_dialect(self, alias: str, vendor: str) -> Any:
+        """The dialect of ``alias`` on the event loop, without building a Django connection
+        object per task (``connections[alias]`` does, in a loop): only the first time."""
+        dialect = self._dialects.get((alias, vendor))
+        return dialect if dialect is not None else self._dialect(alias)
+
+    @staticmethod
+    async def _reader(alias: str) -> Any:
+        return (await asqlite.readers()).connection(alias)
 
     async def _aload(self, ops: Any, key: str, raw_value: Any) -> tuple[Any, bool]:
         try:
@@ -447,7 +494,7 @@ class DatabaseCache(AltCache, FastKeysMixin, BaseDatabaseCache):
                       fallback: Callable[[], T]) -> T:
         """A write natively, after the cull check the sync path makes; a cull itself (rare,
         several statements) runs the sync write through the hop."""
-        dialect = self._dialect(alias)
+        dialect = self._vendor_dialect(alias, "postgresql")
         chance = self._cull_chance()
         limit = self._max_entries
 
@@ -498,7 +545,7 @@ class DatabaseCache(AltCache, FastKeysMixin, BaseDatabaseCache):
             await cursor.execute(dialect.sql_touch, [self._expires(dialect, timeout), made, dialect.now()])
             return cursor.rowcount > 0
 
-        return await apg.run(self._dialect(alias), work, self._timeouts)
+        return await apg.run(self._vendor_dialect(alias, "postgresql"), work, self._timeouts)
 
     async def adelete(self, key: Any, version: int | None = None) -> bool:
         made = self._key(key, version)
@@ -510,7 +557,7 @@ class DatabaseCache(AltCache, FastKeysMixin, BaseDatabaseCache):
             await cursor.execute(dialect.sql_delete, [made])
             return cursor.rowcount > 0
 
-        return await apg.run(self._dialect(alias), work, self._timeouts)
+        return await apg.run(self._vendor_dialect(alias, "postgresql"), work, self._timeouts)
 
     locals().update(twins(batched, "set_many", "delete_many", "clear", "incr", "decr", "incr_version",
                           "decr_version"))

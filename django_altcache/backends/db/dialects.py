@@ -47,6 +47,8 @@ def _time_settings_changed(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_time_settings_changed, dispatch_uid="django_altcache.db.dialects")
 
 Row = tuple[str, str, Any]  # (cache_key, value, adapted expires)
+# read_one's answer when the read must take the general path (Dialect.read_one).
+SLOW: Any = object()
 
 # Rows per multi-row INSERT and keys per IN list, before the vendor's parameter limit.
 MAX_KEYS_PER_STATEMENT = 500
@@ -141,6 +143,11 @@ class Dialect:
     def cursor(self, connection: BaseDatabaseWrapper) -> Any:
         """A cursor for ``connection`` (the thread's connection of this alias)."""
         return connection.cursor()
+
+    def read_one(self, connection: BaseDatabaseWrapper, sql: str, key: str) -> Any:
+        """The row of ``sql`` (a one-key read: key, now) read directly, or ``SLOW``: the caller
+        then runs it through ``_run`` (guarded, retried, Django's cursor when needed)."""
+        return SLOW
 
     # Datetimes as the vendor stores them (Django's ``adapt_datetimefield_value``).
     def adapt_datetime(self, value: datetime) -> Any:
@@ -250,6 +257,22 @@ class SQLiteDialect(UpsertDialect):
         if driver is None:
             return connection.cursor()
         return raw.SQLiteCursor(connection, driver, self.qmarks)
+
+    def read_one(self, connection: BaseDatabaseWrapper, sql: str, key: str) -> Any:
+        # The whole of _run for SQLite, inlined for the two hottest reads: nothing to guard
+        # (no server), and a lock it could not wait for goes back to _run, which retries.
+        driver = raw.driver(connection)
+        if driver is None or connection.needs_rollback:
+            return SLOW
+        try:
+            return driver.execute(self.qmarks[sql], (key, self.now())).fetchone()
+        except Exception as exc:  # noqa: BLE001 - Django's classes, as its cursor raises them
+            if isinstance(exc, connection.Database.OperationalError) and "locked" in str(exc):
+                return SLOW
+            if isinstance(exc, connection.Database.Error):
+                with connection.wrap_database_errors:
+                    raise
+            raise
 
     def _zone(self) -> tzinfo | None:
         """Django's ``connection.timezone`` (None without USE_TZ), read again after a settings change."""

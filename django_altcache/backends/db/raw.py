@@ -140,9 +140,8 @@ class SQLiteCursor(RawCursor):
         if self.db.needs_rollback:
             self.db.validate_no_broken_transaction()
         query = self.qmarks.get(sql)
-        if query is None:
-            # Django's conversion (its FORMAT_QMARK_REGEX), for the statements built per call.
-            query = _QMARK.sub("?", sql).replace("%%", "%")
+        if query is None:  # a statement built per call (IN lists, multi-row VALUES)
+            query = qmark(sql)
         try:
             self.cursor = self.raw.execute(query, params)
         except Exception as exc:  # noqa: BLE001 - mapped to Django's classes, like Django's cursor
@@ -151,8 +150,13 @@ class SQLiteCursor(RawCursor):
             raise
 
 
+def qmark(sql: str) -> str:
+    """Django's ``%s`` to ``?`` conversion for SQLite (its FORMAT_QMARK_REGEX)."""
+    return _QMARK.sub("?", sql).replace("%%", "%")
+
+
 def qmarks_for(statements: Sequence[str]) -> dict[str, str]:
-    return {sql: _QMARK.sub("?", sql).replace("%%", "%") for sql in statements}
+    return {sql: qmark(sql) for sql in statements}
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
@@ -205,6 +209,8 @@ def pg_statements(statements: Sequence[str]) -> dict[str, PGStatement]:
 
 def _text(value: Any, encoding: str) -> bytes | None:
     """A parameter in PostgreSQL's text format; the server infers its type from the statement."""
+    if type(value) is str:
+        return value.encode(encoding)
     if value is None:
         return None
     if isinstance(value, str):
@@ -221,6 +227,11 @@ def _text(value: Any, encoding: str) -> bytes | None:
 
 
 UNPREPARED = "26000"  # invalid_sql_statement_name: e.g. after DEALLOCATE ALL / DISCARD ALL
+if psycopg is not None:  # plain ints: an enum member lookup per call adds up on the hot path
+    IDLE = int(pq.TransactionStatus.IDLE)
+    TUPLES_OK, COMMAND_OK = int(pq.ExecStatus.TUPLES_OK), int(pq.ExecStatus.COMMAND_OK)
+    FATAL_ERROR = int(pq.ExecStatus.FATAL_ERROR)
+    CONNECTION_OK = int(pq.ConnStatus.OK)
 
 
 class PGCursor(RawCursor):
@@ -252,7 +263,7 @@ class PGCursor(RawCursor):
         raw = self.raw
         # Outside autocommit with no transaction open yet, psycopg starts one (BEGIN with the
         # connection's isolation level) before the statement: let it, on its own cursor.
-        if statement is None or (not raw.autocommit and raw.pgconn.transaction_status == pq.TransactionStatus.IDLE):
+        if statement is None or (not raw.autocommit and raw.pgconn.transaction_status == IDLE):
             self._execute_client(sql, params)
             return
         encoding = self.state.encoding
@@ -276,8 +287,8 @@ class PGCursor(RawCursor):
             self._check(pgconn.prepare(statement.name, statement.query))
             prepared.add(statement.name)
         result = pgconn.exec_prepared(statement.name, values)
-        if (result.status == pq.ExecStatus.FATAL_ERROR and self._state_of(result) == UNPREPARED
-                and pgconn.transaction_status == pq.TransactionStatus.IDLE):
+        if (result.status == FATAL_ERROR and self._state_of(result) == UNPREPARED
+                and pgconn.transaction_status == IDLE):
             # Deallocated behind our back (DEALLOCATE ALL, DISCARD ALL): prepare again. Only
             # outside a transaction: inside one the error has already aborted it.
             prepared.clear()
@@ -293,9 +304,9 @@ class PGCursor(RawCursor):
 
     def _check(self, result: Any) -> Any:
         status = result.status
-        if status == pq.ExecStatus.TUPLES_OK or status == pq.ExecStatus.COMMAND_OK:
+        if status == TUPLES_OK or status == COMMAND_OK:
             return result
-        if self.raw.pgconn.status != pq.ConnStatus.OK:
+        if self.raw.pgconn.status != CONNECTION_OK:
             message = result.get_error_message(self.state.encoding) if hasattr(result, "get_error_message") else ""
             raise psycopg.OperationalError(f"the connection is lost: {message}".rstrip(": "))
         raise error_from_result(result, encoding=self.state.encoding)
