@@ -3,9 +3,9 @@
     python -m benchmarks.db [--rows 1000] [--quick] [--out PATH]
 
 The floor is the bare driver doing the same work: the one statement the operation needs
-on a raw driver connection, with the key made in advance, the current time taken with the
-standard library per call (``datetime.now(timezone.utc)``, as text in Django's format on
-SQLite), and the value pickled and base64-encoded (or decoded) as the cache must. SQLite: the ``sqlite3`` connection Django
+on a raw driver connection, with the key made in advance, the current time (and expiry) taken
+with the standard library per call (``datetime.now(timezone.utc)``, as text in Django's
+format on SQLite), and the value pickled and base64-encoded (or decoded) as the cache must. SQLite: the ``sqlite3`` connection Django
 holds for the thread. PostgreSQL: a plain ``psycopg.connect()`` with psycopg's defaults (it
 prepares a statement after its fifth run); for the gathered ``aget`` row, a plain
 ``psycopg.AsyncConnection``. Each implementation has its own table with ``--rows`` live
@@ -26,7 +26,7 @@ import pickle
 import sys
 import tempfile
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ VALUE = {"user": 42, "name": "benchmark", "tags": ["a", "b", "c"], "score": 3.5}
 ENCODED = base64.b64encode(pickle.dumps(VALUE, pickle.HIGHEST_PROTOCOL)).decode("latin1")
 GATHERED = 200
 MANY = 100
+IN_300 = timedelta(seconds=300)
 
 
 def encode(value: Any) -> str:
@@ -118,7 +119,6 @@ class Section:
         self.connection = connections[alias]
         # The floor's SQL: our dialect's statements on the floor's table (the same text).
         self.sql = DatabaseCache(self.tables["floor"], params)._dialect(alias)
-        self.expires = self.sql.adapt_datetime(self._in(300))
         for cache in (self.ours, self.django):
             cache.set("counter", 0, None)
         # A fixed cycle of existing keys: the same for every column, and cheap to draw.
@@ -127,12 +127,6 @@ class Section:
         self.batch = [f"fill{i}" for i in range(MANY)]
         self.made_batch = [f":1:{k}" for k in self.batch]
         self.counter = itertools.count()
-
-    @staticmethod
-    def _in(seconds: int) -> Any:
-        from datetime import timedelta
-
-        return datetime.now(timezone.utc) + timedelta(seconds=seconds)
 
 
 def cache_ops(section: Section, name: str, cache: Any) -> dict[str, Any]:
@@ -162,13 +156,16 @@ def sqlite_floor(section: Section) -> dict[str, Any]:
     q = qmarks_for([sql.sql_get, sql.sql_has_key, sql.sql_set, sql.sql_add, sql.sql_touch, sql.sql_delete])
     get, has, put, add, touch, delete = (q[s] for s in (sql.sql_get, sql.sql_has_key, sql.sql_set, sql.sql_add,
                                                         sql.sql_touch, sql.sql_delete))
-    expires, made, counter = section.expires, section.made, section.counter
+    made, counter = section.made, section.counter
     update = f"UPDATE {sql.t} SET {sql.v} = ? WHERE {sql.k} = ?"
 
     def now() -> str:  # the table's text for "now" (Django's adaptation: naive UTC)
         return str(datetime.now(timezone.utc).replace(tzinfo=None))
 
-    raw.execute(put, (":1:counter", encode(0), expires))
+    def expires() -> str:
+        return str(datetime.now(timezone.utc).replace(tzinfo=None) + IN_300)
+
+    raw.execute(put, (":1:counter", encode(0), expires()))
     in_list = f"SELECT {sql.k}, {sql.v}, {sql.e} > ? FROM {sql.t} WHERE {sql.k} IN ({', '.join('?' * MANY)})"
     many_insert = (f"INSERT INTO {sql.t} ({sql.k}, {sql.v}, {sql.e}) VALUES "
                    + ", ".join(["(?, ?, ?)"] * MANY) + f" ON CONFLICT ({sql.k}) DO UPDATE SET {sql.v} = "
@@ -183,18 +180,19 @@ def sqlite_floor(section: Section) -> dict[str, Any]:
 
     def set_many() -> None:
         params: list[Any] = []
+        when = expires()
         for k in section.made_batch:
-            params += (k, encode(VALUE), expires)
+            params += (k, encode(VALUE), when)
         raw.execute(many_insert, params)
 
     return {
         "get (hit)": get_hit,
         "get (miss)": lambda: raw.execute(get, (":1:absent", now())).fetchone(),
         "has_key": lambda: raw.execute(has, (next(made), now())).fetchone() is not None,
-        "set (existing key)": lambda: raw.execute(put, (next(made), encode(VALUE), expires)),
-        "add (existing key)": lambda: raw.execute(add, (next(made), encode(VALUE), expires, now())),
+        "set (existing key)": lambda: raw.execute(put, (next(made), encode(VALUE), expires())),
+        "add (existing key)": lambda: raw.execute(add, (next(made), encode(VALUE), expires(), now())),
         "incr": lambda: raw.execute(update, (encode(next(counter)), ":1:counter")),
-        "touch": lambda: raw.execute(touch, (expires, next(made), now())),
+        "touch": lambda: raw.execute(touch, (expires(), next(made), now())),
         "delete (miss)": lambda: raw.execute(delete, (f":1:absent{next(counter)}",)),
         f"get_many({MANY})": get_many,
         f"set_many({MANY})": set_many,
@@ -238,12 +236,16 @@ def postgres_floor(section: Section, port: int) -> tuple[dict[str, Any], Any]:
     conn = psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True)
     cur = conn.cursor()
     sql = section.sql
-    expires, made, counter = section._in(300), section.made, section.counter
+    made, counter = section.made, section.counter
     update = f"UPDATE {sql.t} SET {sql.v} = %s WHERE {sql.k} = %s"
-    cur.execute(sql.sql_set, (":1:counter", encode(0), expires))
 
     def now() -> datetime:
         return datetime.now(timezone.utc)
+
+    def expires() -> datetime:
+        return datetime.now(timezone.utc) + IN_300
+
+    cur.execute(sql.sql_set, (":1:counter", encode(0), expires()))
 
 
     def one(statement: str, params: tuple[Any, ...]) -> Any:
@@ -255,16 +257,17 @@ def postgres_floor(section: Section, port: int) -> tuple[dict[str, Any], Any]:
         return {k: decode(v) for k, v, live in cur.fetchall() if live}
 
     def set_many() -> None:
-        sql.set_rows(cur, [(k, encode(VALUE), expires) for k in section.made_batch])
+        when = expires()
+        sql.set_rows(cur, [(k, encode(VALUE), when) for k in section.made_batch])
 
     ops = {
         "get (hit)": lambda: decode(one(sql.sql_get, (next(made), now()))[0]),
         "get (miss)": lambda: one(sql.sql_get, (":1:absent", now())),
         "has_key": lambda: one(sql.sql_has_key, (next(made), now())) is not None,
-        "set (existing key)": lambda: cur.execute(sql.sql_set, (next(made), encode(VALUE), expires)),
-        "add (existing key)": lambda: cur.execute(sql.sql_add, (next(made), encode(VALUE), expires, now())),
+        "set (existing key)": lambda: cur.execute(sql.sql_set, (next(made), encode(VALUE), expires())),
+        "add (existing key)": lambda: cur.execute(sql.sql_add, (next(made), encode(VALUE), expires(), now())),
         "incr": lambda: cur.execute(update, (encode(next(counter)), ":1:counter")),
-        "touch": lambda: cur.execute(sql.sql_touch, (expires, next(made), now())),
+        "touch": lambda: cur.execute(sql.sql_touch, (expires(), next(made), now())),
         "delete (miss)": lambda: cur.execute(sql.sql_delete, (f":1:absent{next(counter)}",)),
         f"get_many({MANY})": get_many,
         f"set_many({MANY})": set_many,
