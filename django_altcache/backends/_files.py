@@ -200,7 +200,6 @@ class DirState:
 
     count: int | None = None
     writes: int = 0
-    last_scan: float = 0.0
     scan_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def due(self, max_entries: int) -> bool:
@@ -209,7 +208,7 @@ class DirState:
         return self.writes >= rescan_every(max_entries)
 
     def scanned(self, count: int) -> None:
-        self.count, self.writes, self.last_scan = count, 0, time.monotonic()
+        self.count, self.writes = count, 0
 
     def wrote(self, is_new: bool) -> None:
         self.writes += 1

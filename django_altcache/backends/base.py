@@ -76,11 +76,11 @@ class AltCache(BaseCache, metaclass=_Building):
     @classmethod
     def needs_guard(cls, parsed: Parsed) -> bool:
         """Whether these options ask for anything the guard does (else: no wrapper at all)."""
-        return not cls.spec.serverless and resilience_of(parsed).active
+        return not cls.spec.serverless and parsed.derive(resilience_of).active
 
     @property
     def resilience(self) -> Resilience:
-        return resilience_of(self._parsed)
+        return self._parsed.derive(resilience_of)
 
     def _init_guard(self, name: str, *, errors: tuple[type[BaseException], ...],
                     make_error: Callable[[str], BaseException],

@@ -40,7 +40,7 @@ from django_altcache.exceptions import CacheUnavailable
 
 from .breaker import CircuitBreaker, RateLimitedLog, logger, shared_breaker, shared_log
 
-READ, WRITE = 0, 1
+READ, WRITE, NEITHER = 0, 1, 2  # which breaker: NEITHER for transparent operations
 SIDES = ("reads", "writes")
 
 # The cache (if any) whose guarded operation the current thread or task is inside.
@@ -106,7 +106,7 @@ def _many_outcome(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) ->
 
 @dataclass(frozen=True)
 class Op:
-    side: int  # READ or WRITE: which breaker
+    side: int  # READ, WRITE or NEITHER: which breaker
     fallback: Fallback  # the fail-soft answer
     outcome: Outcome | None = None  # (hits, misses) of a read, for the metrics
     transparent: bool = False  # metrics only; the operations it is made of are guarded themselves
@@ -127,7 +127,7 @@ OPERATIONS: dict[str, Op] = {
     "decr": Op(WRITE, unavailable),
     "incr_version": Op(WRITE, unavailable),
     "decr_version": Op(WRITE, unavailable),
-    "get_or_set": Op(READ, constant(None), transparent=True),
+    "get_or_set": Op(NEITHER, constant(None), transparent=True),
 }
 
 
@@ -164,11 +164,11 @@ class Guard:
                 for side, breaker in zip(SIDES, pair):
                     if breaker is not None:
                         breaker.listeners.append(_breaker_listener(recorder, side))
-        self.breakers = pair
+        self.breakers = (*pair, None)  # indexed by Op.side
         self.log: RateLimitedLog = shared_log(f"cache {name}", config.log_interval if config.ignore_exceptions else None)
 
     def states(self) -> dict[str, str]:
-        return {side: breaker.state for side, breaker in zip(SIDES, self.breakers) if breaker is not None}
+        return {side: breaker.state for side, breaker in zip(SIDES, self.breakers[:2]) if breaker is not None}
 
     # -- the two ways a call can fail ------------------------------------------------------
     def skipped(self, op: str, spec: Op, breaker: CircuitBreaker, args: tuple[Any, ...],
@@ -197,20 +197,31 @@ class Guard:
         return spec.fallback(args, kwargs)
 
     # -- one call --------------------------------------------------------------------------
-    def run(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
+    # ``impl`` is the class's method (a function: called with ``cache``) or whatever a test
+    # patched onto the class (called as Python would call it through an instance: without it).
+    def run(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
             kwargs: dict[str, Any]) -> Any:
         recorder = self.recorder
+        breaker = self.breakers[spec.side]
+        if recorder is None and (breaker is None or not breaker._open_until):
+            # The common case (breaker closed, no metrics): the least work per call.
+            try:
+                result = impl(cache, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
+            except self.errors as exc:
+                return self.failed(op, spec, breaker, exc, args, kwargs)
+            if breaker is not None and breaker._count:
+                breaker.success()
+            return result
         started = time.perf_counter() if recorder is not None and recorder.timed else 0.0
         error: type[BaseException] | None = None
         fallback = False
-        breaker = None if spec.transparent else self.breakers[spec.side]
         try:
             if breaker is not None and not breaker.allow():
                 fallback = True
                 result = self.skipped(op, spec, breaker, args, kwargs)
             else:
                 try:
-                    result = impl(*args, **kwargs)
+                    result = impl(cache, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
                 except self.errors as exc:
                     error, fallback = type(exc), True
                     result = self.failed(op, spec, breaker, exc, args, kwargs)
@@ -227,20 +238,34 @@ class Guard:
             self._record(recorder, op, started, spec.outcome, args, kwargs, error, fallback, result)
         return result
 
-    async def arun(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
+    async def arun(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
                    kwargs: dict[str, Any]) -> Any:
         recorder = self.recorder
+        breaker = self.breakers[spec.side]
+        if recorder is None and (breaker is None or not breaker._open_until):
+            try:
+                if type(impl) is FunctionType:
+                    result = await impl(cache, *args, **kwargs)
+                else:
+                    result = await impl(*args, **kwargs)
+            except self.errors as exc:
+                return self.failed(op, spec, breaker, exc, args, kwargs)
+            if breaker is not None and breaker._count:
+                breaker.success()
+            return result
         started = time.perf_counter() if recorder is not None and recorder.timed else 0.0
         error: type[BaseException] | None = None
         fallback = False
-        breaker = None if spec.transparent else self.breakers[spec.side]
         try:
             if breaker is not None and not breaker.allow():
                 fallback = True
                 result = self.skipped(op, spec, breaker, args, kwargs)
             else:
                 try:
-                    result = await impl(*args, **kwargs)
+                    if type(impl) is FunctionType:
+                        result = await impl(cache, *args, **kwargs)
+                    else:
+                        result = await impl(*args, **kwargs)
                 except self.errors as exc:
                     error, fallback = type(exc), True
                     result = self.failed(op, spec, breaker, exc, args, kwargs)
@@ -277,18 +302,30 @@ def _breaker_listener(recorder: Recorder, side: str) -> Callable[[bool], None]:
 _variants: dict[type, type] = {}
 
 
-def _sync_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
+def _sync_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]:
+    transparent = spec.transparent
+    side = spec.side
+
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        impl = getattr(self._bare, name)
-        if type(impl) is FunctionType:
-            impl = impl.__get__(self)
-        if spec.transparent:
-            return self._guard.run(op, spec, impl, args, kwargs)
+        impl = getattr(bare, name)  # looked up per call: a patch of the class is honoured
+        if transparent:
+            return self._guard.run(op, spec, impl, self, args, kwargs)
         if _inside.get() is self:
-            return impl(*args, **kwargs)
+            return impl(self, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
+        guard = self._guard
+        breaker = guard.breakers[side]
         token = _inside.set(self)
         try:
-            return self._guard.run(op, spec, impl, args, kwargs)
+            if guard.recorder is not None or (breaker is not None and breaker._open_until):
+                return guard.run(op, spec, impl, self, args, kwargs)
+            # The common case (breaker closed, no metrics), inline: the least work per call.
+            try:
+                result = impl(self, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
+            except guard.errors as exc:
+                return guard.failed(op, spec, breaker, exc, args, kwargs)
+            if breaker is not None and breaker._count:
+                breaker.success()
+            return result
         finally:
             _inside.reset(token)
 
@@ -296,18 +333,20 @@ def _sync_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
     return method
 
 
-def _async_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
+def _async_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]:
+    transparent = spec.transparent
+
     async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        impl = getattr(self._bare, name)
-        if type(impl) is FunctionType:
-            impl = impl.__get__(self)
-        if spec.transparent:
-            return await self._guard.arun(op, spec, impl, args, kwargs)
+        impl = getattr(bare, name)
+        if transparent:
+            return await self._guard.arun(op, spec, impl, self, args, kwargs)
         if _inside.get() is self:
+            if type(impl) is FunctionType:
+                return await impl(self, *args, **kwargs)
             return await impl(*args, **kwargs)
         token = _inside.set(self)
         try:
-            return await self._guard.arun(op, spec, impl, args, kwargs)
+            return await self._guard.arun(op, spec, impl, self, args, kwargs)
         finally:
             _inside.reset(token)
 
@@ -326,7 +365,7 @@ def guarded_variant(cls: type) -> type:
     for op, spec in operations.items():
         for name, make in ((op, _sync_method), ("a" + op, _async_method)):
             if callable(getattr(cls, name, None)):
-                method = make(name, op, spec)
+                method = make(cls, name, op, spec)
                 method.__qualname__ = f"{cls.__qualname__}.{name}"
                 method.__doc__ = getattr(cls, name).__doc__
                 namespace[name] = method
