@@ -26,6 +26,13 @@ What is kept from one hop per call:
 What differs: a caller's result arrives when the whole batch is done (a batch is at most
 the calls made in one tick), and a call whose caller was cancelled while queued still runs
 if its batch had started, as a ``sync_to_async`` call already in its thread does.
+
+``hop_group(group, item)`` queues an item for a *vectorised* call: adjacent items of the same
+``group`` in a batch are handed to one ``group(items)`` call, which answers each item with
+``(True, result)`` or ``(False, exception)``. The memcached backends use it for ``aget``:
+gathered reads become one multi-get, one round trip, in place of one per key (a read of
+several keys in one round trip answers as the same reads one after the other would, with
+no write of the batch between them).
 """
 
 from __future__ import annotations
@@ -39,6 +46,9 @@ from typing import Any
 from asgiref.sync import AsyncToSync, SyncToAsync, sync_to_async
 
 Call = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], contextvars.Context, "asyncio.Future[Any]"]
+Group = Callable[[list[Any]], list[tuple[bool, Any]]]
+# A queued call of a group: func is _GROUPED, args is (group, item).
+_GROUPED: Any = object()
 
 
 def _thread_key() -> tuple[Any, Any]:
@@ -53,7 +63,7 @@ class _Batcher:
         self.loop = loop
         self.pending: dict[tuple[Any, Any], list[Call]] = {}
 
-    def add(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+    def add(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
         future = self.loop.create_future()
         key = _thread_key()
         calls = self.pending.get(key)
@@ -90,7 +100,18 @@ async def _hop(calls: list[Call]) -> None:
 
 def _run_calls(calls: list[Call]) -> list[tuple[bool, Any]]:
     outcomes: list[tuple[bool, Any]] = []
-    for func, args, kwargs, context, future in calls:
+    index, count = 0, len(calls)
+    while index < count:
+        func, args, kwargs, context, future = calls[index]
+        if func is _GROUPED:
+            group = args[0]
+            end = index + 1
+            while end < count and calls[end][0] is _GROUPED and calls[end][1][0] == group:
+                end += 1
+            outcomes.extend(_run_group(group, calls[index:end]))
+            index = end
+            continue
+        index += 1
         if future.cancelled():  # cancelled before its batch started: not run
             outcomes.append((False, asyncio.CancelledError()))
             continue
@@ -99,6 +120,18 @@ def _run_calls(calls: list[Call]) -> list[tuple[bool, Any]]:
         except BaseException as exc:  # noqa: BLE001 - handed to its caller
             outcomes.append((False, exc))
     return outcomes
+
+
+def _run_group(group: Group, calls: list[Call]) -> list[tuple[bool, Any]]:
+    """One vectorised call for adjacent items of one group (in the first caller's context)."""
+    try:
+        answers = calls[0][3].run(group, [call[1][1] for call in calls])
+    except BaseException as exc:  # noqa: BLE001 - every item of the group gets it
+        return [(False, exc)] * len(calls)
+    if len(answers) != len(calls):
+        error = RuntimeError(f"{group!r} answered {len(answers)} items for {len(calls)}")
+        return [(False, error)] * len(calls)
+    return answers
 
 
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher] = weakref.WeakKeyDictionary()
@@ -111,6 +144,16 @@ def hop(func: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[A
     if batcher is None:
         batcher = _batchers[loop] = _Batcher(loop)
     return batcher.add(func, args, kwargs)
+
+
+def hop_group(group: Group, item: Any) -> asyncio.Future[Any]:
+    """``await hop_group(group, item)``: ``item`` answered by one ``group(items)`` call with the
+    adjacent items of the same ``group`` (compared with ``==``: bound methods of one object)."""
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = _Batcher(loop)
+    return batcher.add(_GROUPED, (group, item), {})
 
 
 def batched(op: str) -> Callable[..., Any]:
