@@ -91,7 +91,7 @@ def emit(text: str, path: str | None) -> None:
 def floor_table(title: str, results: list[Result], *, floor: str = "floor", note: str = "") -> str:
     """Markdown table: µs per call of every column, then each column ÷ the floor, and the
     noise (the widest interquartile spread of the row's rounds, relative to the median)."""
-    columns = list(results[0].medians) if results else []
+    columns = list(dict.fromkeys(c for result in results for c in result.medians))
     others = [c for c in columns if c != floor]
     head = ["operation", *[f"{c} (µs)" for c in columns], *[f"{c} ÷ {floor}" for c in others], "noise"]
     lines = [f"### {title}", "", f"_{environment()}_", ""]
