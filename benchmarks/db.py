@@ -297,6 +297,8 @@ def results(section: Section, floor: dict[str, Any], others: dict[str, dict[str,
             continue
         impls = {"floor": floor_op, **{name: ops[op] for name, ops in others.items() if op in ops}}
         calls = number if "many" not in op else max(5, number // 10)
+        if section.alias == "default" and op.startswith(("set", "add", "incr", "touch")):
+            calls = max(10, number // 10)  # each commit waits for the disk (synchronous=FULL)
         out.append(compare(op, impls, number=calls, rounds=rounds))
     return out
 
