@@ -38,7 +38,9 @@ VALUE = {"user": 42, "name": "benchmark", "tags": ["a", "b", "c"], "score": 3.5}
 ENCODED = base64.b64encode(pickle.dumps(VALUE, pickle.HIGHEST_PROTOCOL)).decode("latin1")
 GATHERED = 200
 MANY = 100
-IN_300 = timedelta(seconds=300)
+# Writes keep entries for a day: a full run lasts longer than Django's default 300 s.
+LIFE = 86400
+IN_LIFE = timedelta(seconds=LIFE)
 
 
 def encode(value: Any) -> str:
@@ -70,7 +72,7 @@ def configure(sqlite_path: str, pg_port: int | None) -> None:
     databases: dict[str, Any] = {
         "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path},
         # The usual production settings for SQLite (Django >= 5.1 runs init_command).
-        "sqlite_wal": {"ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path + "-wal",
+        "sqlite_wal": {"ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path.replace(".sqlite3", "-wal.sqlite3"),
                        "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}},
     }
     if pg_port:
@@ -137,13 +139,13 @@ def cache_ops(section: Section, name: str, cache: Any) -> dict[str, Any]:
         "get (hit)": lambda: cache.get(next(keys)),
         "get (miss)": lambda: cache.get("absent"),
         "has_key": lambda: cache.has_key(next(keys)),
-        "set (existing key)": lambda: cache.set(next(keys), VALUE),
-        "add (existing key)": lambda: cache.add(next(keys), VALUE),
+        "set (existing key)": lambda: cache.set(next(keys), VALUE, LIFE),
+        "add (existing key)": lambda: cache.add(next(keys), VALUE, LIFE),
         "incr": lambda: cache.incr("counter"),
-        "touch": lambda: cache.touch(next(keys), 300),
+        "touch": lambda: cache.touch(next(keys), LIFE),
         "delete (miss)": lambda: cache.delete(f"absent{next(counter)}"),
         f"get_many({MANY})": lambda: cache.get_many(batch),
-        f"set_many({MANY})": lambda: cache.set_many(data),
+        f"set_many({MANY})": lambda: cache.set_many(data, LIFE),
     }
 
 
@@ -163,7 +165,7 @@ def sqlite_floor(section: Section) -> dict[str, Any]:
         return str(datetime.now(timezone.utc).replace(tzinfo=None))
 
     def expires() -> str:
-        return str(datetime.now(timezone.utc).replace(tzinfo=None) + IN_300)
+        return str(datetime.now(timezone.utc).replace(tzinfo=None) + IN_LIFE)
 
     raw.execute(put, (":1:counter", encode(0), expires()))
     in_list = f"SELECT {sql.k}, {sql.v}, {sql.e} > ? FROM {sql.t} WHERE {sql.k} IN ({', '.join('?' * MANY)})"
@@ -214,16 +216,16 @@ def diskcache_ops(directory: str, rows: int, section: Section) -> dict[str, Any]
     def set_many() -> None:
         with cache.transact():
             for k in batch:
-                cache.set(k, VALUE, expire=300)
+                cache.set(k, VALUE, expire=LIFE)
 
     return {
         "get (hit)": lambda: cache.get(next(keys)),
         "get (miss)": lambda: cache.get("absent"),
         "has_key": lambda: next(keys) in cache,
-        "set (existing key)": lambda: cache.set(next(keys), VALUE, expire=300),
-        "add (existing key)": lambda: cache.add(next(keys), VALUE, expire=300),
+        "set (existing key)": lambda: cache.set(next(keys), VALUE, expire=LIFE),
+        "add (existing key)": lambda: cache.add(next(keys), VALUE, expire=LIFE),
         "incr": lambda: cache.incr("counter"),
-        "touch": lambda: cache.touch(next(keys), 300),
+        "touch": lambda: cache.touch(next(keys), LIFE),
         "delete (miss)": lambda: cache.delete(f"absent{next(counter)}"),
         f"get_many({MANY})": lambda: {k: v for k in batch if (v := cache.get(k)) is not None},
         f"set_many({MANY})": set_many,
@@ -243,7 +245,7 @@ def postgres_floor(section: Section, port: int) -> tuple[dict[str, Any], Any]:
         return datetime.now(timezone.utc)
 
     def expires() -> datetime:
-        return datetime.now(timezone.utc) + IN_300
+        return datetime.now(timezone.utc) + IN_LIFE
 
     cur.execute(sql.sql_set, (":1:counter", encode(0), expires()))
 
