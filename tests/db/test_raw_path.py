@@ -28,6 +28,18 @@ pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 NO_CULL = {"OPTIONS": {"CULL_PROBABILITY": 0}}
 
 
+def blockers(connection):
+    """What would send the cache to Django's cursor (empty: the raw path is open)."""
+    from django.db.backends.utils import CursorWrapper
+
+    found = {"queries_logged": connection.queries_logged, "force_debug_cursor": connection.force_debug_cursor,
+             "execute_wrappers": list(connection.execute_wrappers),
+             "cursor patched": "cursor" in connection.__dict__,
+             "CursorWrapper.execute patched": CursorWrapper.execute is not raw_path._DJANGO_EXECUTE,
+             "running loop": asyncio._get_running_loop() is not None}
+    return {name: value for name, value in found.items() if value}
+
+
 def test_the_raw_path_is_taken_by_default(vendor_alias, make_cache):
     cache = make_cache(**NO_CULL)
     cache.set("k", 1)
@@ -37,7 +49,7 @@ def test_the_raw_path_is_taken_by_default(vendor_alias, make_cache):
         if expected is None:  # MySQL/MariaDB: Django's cursor
             assert not isinstance(cursor, raw_path.RawCursor)
         else:
-            assert isinstance(cursor, expected)
+            assert isinstance(cursor, expected), blockers(connection)
 
 
 @pytest.mark.parametrize("op", ["set", "add", "touch", "delete", "incr", "set_many", "delete_many"])
@@ -191,7 +203,7 @@ def test_postgres_statements_are_prepared_once_per_connection(pg_cache):
     cache.set("k", 1)
     assert cache.get("k") == 1
     ours = {name for name in prepared_names("postgres") if name.startswith("altcache_")}
-    assert len(ours) == 2
+    assert len(ours) == 2, blockers(connection)
     assert connection.connection.prepare_threshold is None  # the site's setting is untouched
     for _ in range(3):
         cache.set("k", 2)
