@@ -34,7 +34,7 @@ def blockers(connection):
 
     found = {"queries_logged": connection.queries_logged, "force_debug_cursor": connection.force_debug_cursor,
              "execute_wrappers": list(connection.execute_wrappers),
-             "cursor patched": "cursor" in connection.__dict__,
+             "cursor patched": raw_path._cursor_replaced(connection),
              "CursorWrapper.execute patched": CursorWrapper.execute is not raw_path._DJANGO_EXECUTE,
              "running loop": asyncio._get_running_loop() is not None}
     return {name: value for name, value in found.items() if value}

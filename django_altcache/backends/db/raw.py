@@ -66,7 +66,7 @@ def driver(connection: BaseDatabaseWrapper) -> Any:
     cursor). Otherwise, what Django's ``cursor()`` does first: the health check, the
     connect, the thread-sharing check.
     """
-    if (connection.queries_logged or connection.execute_wrappers or "cursor" in connection.__dict__
+    if (connection.queries_logged or connection.execute_wrappers or _cursor_replaced(connection)
             or CursorWrapper.execute is not _DJANGO_EXECUTE or CursorWrapper.executemany is not _DJANGO_EXECUTEMANY
             or asyncio._get_running_loop() is not None):
         return None
@@ -77,6 +77,13 @@ def driver(connection: BaseDatabaseWrapper) -> Any:
     if connection._thread_ident != get_ident():
         connection.validate_thread_sharing()
     return connection.connection
+
+
+def _cursor_replaced(connection: BaseDatabaseWrapper) -> bool:
+    """``connection.cursor`` replaced on the instance by something else than Django's own method
+    (a tool's wrapper; monkeypatch's undo leaves the original bound method there, which is fine)."""
+    found = connection.__dict__.get("cursor")
+    return found is not None and getattr(found, "__func__", None) is not type(connection).cursor
 
 
 def thread_connection(alias: str) -> BaseDatabaseWrapper:
