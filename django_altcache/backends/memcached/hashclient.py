@@ -102,7 +102,21 @@ class QuickPool(PooledClient):  # type: ignore[misc]
     def get(self, key: Any, default: Any = None, **kwargs: Any) -> Any:
         if kwargs:
             return super().get(key, default, **kwargs)
-        return self._call("get", (key, default))
+        idle = self.idle  # _call, inlined for the hottest command
+        try:
+            client = idle.pop()
+        except IndexError:
+            client = self._create_client()
+        try:
+            return client.get(key, default)
+        except BaseException:
+            client.close()
+            raise
+        finally:
+            if len(idle) < self.max_idle:
+                idle.append(client)
+            else:
+                client.close()
 
     def _make(name: str) -> Any:  # noqa: N805 - builds the class body's methods
         def method(self: QuickPool, *args: Any, **kwargs: Any) -> Any:
@@ -195,9 +209,16 @@ class FailFastHashClient(HashClient):  # type: ignore[misc]
 
     # The commands the backend uses, through quick() (HashClient's signatures).
     def get(self, key: Any, default: Any = None, **kwargs: Any) -> Any:
-        if kwargs:
-            return super().get(key, default, **kwargs)
-        return self.quick("get", key, default, default)
+        only = self._only
+        if only is None or kwargs or self.breakers or self.ignore_exc:
+            if kwargs:
+                return super().get(key, default, **kwargs)
+            return self.quick("get", key, default, default)
+        try:  # quick(), inlined for one server without a breaker
+            return only.get(key, default)
+        except STALE_CONNECTION:
+            _drop_idle_connections(only)
+            return only.get(key, default)
 
     def _quick_command(cmd: str) -> Any:  # noqa: N805 - builds the class body's methods
         def method(self: FailFastHashClient, key: Any, *args: Any, **kwargs: Any) -> Any:
