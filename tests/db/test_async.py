@@ -230,3 +230,25 @@ def test_sqlite_async_read_that_would_wait_for_a_lock_takes_the_hop(make_cache, 
     finally:
         writer.close()
     close_thread_connections()
+
+
+def test_sqlite_gathered_reads_are_one_statement(make_cache, vendor_alias):
+    if vendor_alias != "default":
+        pytest.skip("SQLite only")
+    from django_altcache.backends.db import asqlite
+
+    cache = make_cache()
+    cache.set_many({f"k{i}": i for i in range(30)})
+    cache.set("gone", 1, -1)
+    statements = []
+    original = asqlite.execute
+
+    async def main():
+        return await asyncio.gather(*[cache.aget(f"k{i}") for i in range(40)], cache.ahas_key("k3"),
+                                    cache.ahas_key("gone"), cache.aget("gone", "dflt"))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(asqlite, "execute", lambda *args: statements.append(args[1]) or original(*args))
+        answers = asyncio.run(main())
+    assert answers == [*range(30), *[None] * 10, True, False, "dflt"]
+    assert len(statements) == 1 and " IN (" in statements[0]

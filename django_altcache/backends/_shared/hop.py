@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +50,22 @@ Call = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], contextvars.Co
 Group = Callable[[list[Any]], list[tuple[bool, Any]]]
 # A queued call of a group: func is _GROUPED, args is (group, item).
 _GROUPED: Any = object()
+
+
+# asgiref keeps AsyncToSync.executors in a ContextVar of per-thread storages (asgiref.local._CVar);
+# reading it directly costs a ContextVar.get instead of a lock and two calls per async call.
+_EXECUTORS_VAR = getattr(AsyncToSync.executors.__dict__.get("_storage"), "__dict__", {}).get("_data")
+
+
+def inside_async_to_sync() -> bool:
+    """Whether this async code runs for ``async_to_sync`` called from a sync thread: its
+    thread-sensitive calls then go back to that thread (and its transaction)."""
+    if isinstance(_EXECUTORS_VAR, contextvars.ContextVar):
+        storage = _EXECUTORS_VAR.get(None)
+        if storage is None or getattr(storage, "thread_id", None) != threading.get_ident():
+            return False
+        return getattr(storage, "data", {}).get("current") is not None
+    return getattr(AsyncToSync.executors, "current", None) is not None
 
 
 def _thread_key() -> tuple[Any, Any]:

@@ -31,12 +31,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from asgiref.sync import AsyncToSync
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import connections
 from django.db.backends.utils import CursorWrapper
 
+from .._shared.hop import inside_async_to_sync
 from . import raw
 from .connect import QueryTimeout, ServerUnreachable
 from .guard import OUTAGE_MARK
@@ -64,7 +64,7 @@ def native_ok(alias: str) -> bool:
     engine = _engines.get(alias)
     if engine is None:
         engine = _engines[alias] = connections.settings[alias]["ENGINE"]
-    return engine == POSTGRESQL and getattr(AsyncToSync.executors, "current", None) is None
+    return engine == POSTGRESQL and not inside_async_to_sync()
 
 
 POSTGRESQL = "django.db.backends.postgresql"

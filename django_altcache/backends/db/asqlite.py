@@ -2,8 +2,9 @@
 
 A read of one row from a local SQLite file costs a few microseconds, less than the thread
 hop Django's async twins make for it; it only blocks when a writer holds the file's lock.
-So ``aget``/``ahas_key``/``aget_many`` run their one ``SELECT`` on the event loop, on a
-read connection of each loop's own (opened with the DATABASES entry's parameters and
+So ``aget``/``ahas_key``/``aget_many`` run their ``SELECT`` on the event loop (the ``aget``s
+and ``ahas_key``s of one tick as one ``SELECT ... IN (...)``), on a read connection of each
+loop's own (opened with the DATABASES entry's parameters and
 ``init_command``, in autocommit), with SQLite's lock wait turned off: a read that would
 wait (``database is locked``) goes to the thread hop instead, which waits with the
 site's own ``timeout``. Writes always take the hop (a commit may ``fsync``).
@@ -23,12 +24,12 @@ import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from asgiref.sync import AsyncToSync
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import connections
 from django.db.backends.utils import CursorWrapper
 
+from .._shared.hop import inside_async_to_sync
 from . import raw
 
 SQLITE = "django.db.backends.sqlite3"
@@ -45,7 +46,7 @@ def inline_ok(alias: str) -> bool:
         name = str(entry.get("NAME") or "")
         readable = _readable[alias] = (entry["ENGINE"] == SQLITE and bool(name) and name != ":memory:"
                                        and "mode=memory" not in name)
-    return readable and getattr(AsyncToSync.executors, "current", None) is None
+    return readable and not inside_async_to_sync()
 
 
 def _forget(*, setting: str, **kwargs: Any) -> None:
@@ -61,11 +62,54 @@ class Busy(Exception):
 
 
 class LoopReaders:
-    """One read connection per alias for one event loop, closed with the loop."""
+    """One read connection per alias for one event loop, closed with the loop; and the reads
+    of the current tick, made together (``read``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self.connections: dict[str, sqlite3.Connection] = {}
         self.keeper: AsyncIterator[None] | None = None
+        # (alias, table) -> [(dialect, key, future)], flushed at the end of the tick
+        self.pending: dict[tuple[str, str], list[tuple[Any, str, asyncio.Future[Any]]]] = {}
+
+    def read(self, alias: str, dialect: Any, key: str) -> asyncio.Future[Any]:
+        """The live row's value text for ``key`` (None: no live row), with the tick's other reads
+        of the same table in one ``SELECT ... IN (...)``: gathered reads cost one statement."""
+        future = self.loop.create_future()
+        group = (alias, dialect.table)
+        reads = self.pending.get(group)
+        if reads is None:
+            reads = self.pending[group] = []
+            self.loop.call_soon(self._flush, group)
+        reads.append((dialect, key, future))
+        return future
+
+    def _flush(self, group: tuple[str, str]) -> None:
+        reads = self.pending.pop(group)
+        alias = group[0]
+        dialect = reads[0][0]
+        try:
+            connection = self.connection(alias)
+            now = dialect.now()
+            if len(reads) == 1:
+                row = execute(connection, dialect.qmarks[dialect.sql_get], (reads[0][1], now)).fetchone()
+                found = {} if row is None else {reads[0][1]: row[0]}
+            else:
+                found = {}
+                keys = list(dict.fromkeys(key for _, key, _ in reads))
+                for start in range(0, len(keys), dialect.keys_per_chunk):
+                    sql, params = dialect.get_many_query(keys[start:start + dialect.keys_per_chunk], now)
+                    for key, value, live in execute(connection, raw.qmark(sql), params).fetchall():
+                        if live:
+                            found[key] = value
+        except BaseException as exc:  # noqa: BLE001 - each reader gets it (Busy: each takes the hop)
+            for _, _, future in reads:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for _, key, future in reads:
+            if not future.done():
+                future.set_result(found.get(key))
 
     async def _keep(self) -> AsyncIterator[None]:
         try:
@@ -76,6 +120,7 @@ class LoopReaders:
             self.connections.clear()
 
     def connection(self, alias: str) -> sqlite3.Connection:
+        """The loop's read connection to ``alias`` (opened on first use)."""
         connection = self.connections.get(alias)
         if connection is None:
             connection = self.connections[alias] = _open(alias)
@@ -101,10 +146,18 @@ async def readers() -> LoopReaders:
     loop = asyncio.get_running_loop()
     found = _loops.get(loop)
     if found is None:
-        found = _loops[loop] = LoopReaders()
+        found = _loops[loop] = LoopReaders(loop)
         found.keeper = found._keep()
         await found.keeper.__anext__()  # its finally runs at the loop's shutdown_asyncgens()
     return found
+
+
+async def read(alias: str, dialect: Any, key: str) -> Any:
+    """``LoopReaders.read`` on the running loop's readers."""
+    found = _loops.get(asyncio.get_running_loop())
+    if found is None:
+        found = await readers()
+    return await found.read(alias, dialect, key)
 
 
 def execute(connection: sqlite3.Connection, query: str, params: Sequence[Any]) -> sqlite3.Cursor:

@@ -401,10 +401,16 @@ class DatabaseCache(AltCache, FastKeysMixin, BaseDatabaseCache):
         if asqlite.inline_ok(alias):
             dialect = self._vendor_dialect(alias, "sqlite")
             try:
-                row = asqlite.execute(await self._reader(alias), dialect.qmarks[dialect.sql_get],
-                                      (made, dialect.now())).fetchone()
+                text = await asqlite.read(alias, dialect, made)
             except asqlite.Busy:
                 return await hop(self.get, key, default, version)
+            if text is None:
+                return default
+            try:
+                return self._decode(dialect.ops, text)
+            except CORRUPT:
+                value, ok = await self._aload(dialect.ops, made, text)
+                return value if ok else default
         elif apg.native_ok(alias):
             async def work(dialect: Any, cursor: Any) -> Any:
                 await cursor.execute(dialect.sql_get, [made, dialect.now()])
@@ -423,10 +429,8 @@ class DatabaseCache(AltCache, FastKeysMixin, BaseDatabaseCache):
         made = self._key(key, version)
         alias = self._read_alias()
         if asqlite.inline_ok(alias):
-            dialect = self._vendor_dialect(alias, "sqlite")
             try:
-                return asqlite.execute(await self._reader(alias), dialect.qmarks[dialect.sql_has_key],
-                                       (made, dialect.now())).fetchone() is not None
+                return await asqlite.read(alias, self._vendor_dialect(alias, "sqlite"), made) is not None
             except asqlite.Busy:
                 pass
         elif apg.native_ok(alias):
