@@ -221,10 +221,21 @@ class FailFastHashClient(HashClient):  # type: ignore[misc]
             return only.get(key, default)
 
     def _quick_command(cmd: str) -> Any:  # noqa: N805 - builds the class body's methods
+        repeatable = cmd in REPEATABLE
+
         def method(self: FailFastHashClient, key: Any, *args: Any, **kwargs: Any) -> Any:
             if kwargs:
                 return getattr(HashClient, cmd)(self, key, *args, **kwargs)
-            return self.quick(cmd, key, False, *args)
+            only = self._only
+            if only is None or self.breakers or self.ignore_exc or not isinstance(only, QuickPool):
+                return self.quick(cmd, key, False, *args)
+            try:  # quick(), inlined for one pooled server without a breaker
+                return only._call(cmd, (key, *args))
+            except STALE_CONNECTION:
+                if not repeatable:
+                    raise
+                _drop_idle_connections(only)
+                return only._call(cmd, (key, *args))
 
         method.__name__ = cmd
         return method
