@@ -17,12 +17,27 @@ Connections are kept across requests (Django's backend reconnects per request), 
 a server restart each idle pooled connection is dead. The first call that finds one
 drops the server's idle connections and, when the command may safely run twice (reads,
 set, delete, touch, flush), retries once on a new connection instead of failing.
+
+The cost per call is kept at the bare ``pymemcache.Client``'s (``quick``):
+
+- one server: no hash ring (HashClient hashes every key with a pure-Python murmur3 over
+  each server, even for one);
+- several servers: Django's placement (the same rendezvous hash over the same names),
+  remembered per key (``PLACEMENT_MEMO`` keys; the ring never changes, so never stale);
+- the pool (``use_pooling=True``) is a deque of ``Client``s: a call pops one (or makes one)
+  and appends it back, two atomic operations, where pymemcache's ``PooledClient`` takes a
+  lock and enters a context manager per call; idle connections are kept up to
+  ``max_pool_size`` (pymemcache's default: unbounded, as its pool);
+- a breaker is looked at with one attribute read while closed; its bookkeeping only runs
+  after a failure.
 """
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
+from pymemcache.client.base import PooledClient, check_key_helper
 from pymemcache.client.hash import HashClient
 from pymemcache.exceptions import MemcacheUnexpectedCloseError
 
@@ -40,6 +55,12 @@ REPEATABLE = frozenset({"get", "get_many", "get_multi", "gets", "gets_many", "se
                         "delete", "delete_many", "delete_multi", "touch", "flush_all", "version", "stats"})
 
 
+# Keys whose server is remembered (several servers): about 100 bytes each; the memo is
+# emptied when full (a hot key set larger than this only costs the hash again).
+PLACEMENT_MEMO = 10_000
+_NONE: Any = object()
+
+
 def server_name(server: Any) -> str:
     if isinstance(server, (tuple, list)):
         host, port = server
@@ -51,14 +72,201 @@ def _is_server_failure(exc: BaseException) -> bool:
     return isinstance(exc, SERVER_FAILURES)
 
 
+class QuickPool(PooledClient):  # type: ignore[misc]
+    """``PooledClient`` whose cache commands take a ``Client`` from a deque (no lock) and put it back."""
+
+    def __init__(self, server: Any, **kwargs: Any) -> None:
+        super().__init__(server, **kwargs)
+        self.idle: collections.deque[Any] = collections.deque()
+        limit = kwargs.get("max_pool_size")
+        self.max_idle = 2**31 if limit is None else int(limit)
+
+    def _call(self, name: str, args: tuple[Any, ...]) -> Any:
+        idle = self.idle
+        try:
+            client = idle.pop()
+        except IndexError:
+            client = self._create_client()
+        try:
+            result = getattr(client, name)(*args)
+        except BaseException:
+            client.close()  # a Client reconnects at its next use
+            raise
+        finally:
+            if len(idle) < self.max_idle:
+                idle.append(client)
+            else:
+                client.close()
+        return result
+
+    def get(self, key: Any, default: Any = None, **kwargs: Any) -> Any:
+        if kwargs:
+            return super().get(key, default, **kwargs)
+        idle = self.idle  # _call, inlined for the hottest command
+        try:
+            client = idle.pop()
+        except IndexError:
+            client = self._create_client()
+        try:
+            return client.get(key, default)
+        except BaseException:
+            client.close()
+            raise
+        finally:
+            if len(idle) < self.max_idle:
+                idle.append(client)
+            else:
+                client.close()
+
+    def _make(name: str) -> Any:  # noqa: N805 - builds the class body's methods
+        def method(self: QuickPool, *args: Any, **kwargs: Any) -> Any:
+            if kwargs:
+                return getattr(PooledClient, name)(self, *args, **kwargs)
+            return self._call(name, args)
+
+        method.__name__ = name
+        return method
+
+    for _name, _command in (("set", "set"), ("add", "add"), ("delete", "delete"), ("incr", "incr"),
+                            ("decr", "decr"), ("touch", "touch"), ("get_many", "get_many"),
+                            ("get_multi", "get_many"), ("set_many", "set_many"), ("set_multi", "set_many"),
+                            ("delete_many", "delete_many"), ("delete_multi", "delete_many"),
+                            ("flush_all", "flush_all")):
+        locals()[_name] = _make(_command)
+    del _name, _command, _make
+
+    def close(self) -> None:
+        while self.idle:
+            try:
+                self.idle.pop().close()
+            except IndexError:
+                break
+        super().close()
+
+    disconnect_all = close
+
+
 class FailFastHashClient(HashClient):  # type: ignore[misc]
     def __init__(self, servers: Any, *, server_breaker: BreakerSettings | None = None, **kwargs: Any) -> None:
+        self._quick_pool = kwargs.get("use_pooling", False) and not kwargs.get("pool_idle_timeout")
         super().__init__(servers, **kwargs)
         self.breakers: dict[Any, CircuitBreaker] = {}
         if server_breaker is not None:
             for client in self.clients.values():
                 name = f"memcached server {server_name(client.server)}"
                 self.breakers[client.server] = CircuitBreaker(name, server_breaker)
+        # One server: no ring to consult. Several: Django's placement, remembered per key.
+        self._only = next(iter(self.clients.values())) if len(self.clients) == 1 else None
+        self._placement: dict[Any, Any] = {}
+
+    def add_server(self, server: Any, port: Any = None) -> None:
+        if not self._quick_pool:
+            super().add_server(server, port)
+            return
+        if port is not None:
+            server = (server, port)
+        client = QuickPool(server, **self.default_kwargs)
+        client.client_class = self.client_class
+        key = self._make_client_key(server)
+        self.clients[key] = client
+        self.hasher.add_node(key)
+
+    def _get_client(self, key: Any) -> Any:
+        """The key's server: the rendezvous hash of HashClient, never a server removed."""
+        only = self._only
+        if only is not None:
+            return only
+        client = self._placement.get(key)
+        if client is None:
+            check_key_helper(key, self.allow_unicode_keys, self.key_prefix)  # HashClient's errors
+            client = self.clients[self.hasher.get_node(key)]
+            placement = self._placement
+            if len(placement) >= PLACEMENT_MEMO:
+                placement.clear()
+            placement[key] = client
+        return client
+
+    def quick(self, cmd: str, key: Any, default: Any, *args: Any) -> Any:
+        """``cmd(key, *args)`` on the key's server: what ``_run_cmd`` does, without its layers
+        while the server's breaker is closed (the general path takes over otherwise)."""
+        client = self._only or self._get_client(key)
+        breaker = self.breakers.get(client.server) if self.breakers else None
+        if self.ignore_exc or (breaker is not None and (breaker._open_until or breaker._count)):
+            return self._safely_run_func(client, getattr(client, cmd), default, key, *args)
+        try:
+            return getattr(client, cmd)(key, *args)
+        except STALE_CONNECTION:
+            if cmd not in REPEATABLE:
+                if breaker is not None:
+                    breaker.failure(MemcacheUnexpectedCloseError())
+                raise
+            _drop_idle_connections(client)
+            return self._safely_run_func(client, getattr(client, cmd), default, key, *args)
+        except SERVER_FAILURES as exc:
+            if breaker is not None:
+                breaker.failure(exc)
+            raise
+
+    # The commands the backend uses, through quick() (HashClient's signatures).
+    def get(self, key: Any, default: Any = None, **kwargs: Any) -> Any:
+        only = self._only
+        if only is None or kwargs or self.breakers or self.ignore_exc:
+            if kwargs:
+                return super().get(key, default, **kwargs)
+            return self.quick("get", key, default, default)
+        try:  # quick(), inlined for one server without a breaker
+            return only.get(key, default)
+        except STALE_CONNECTION:
+            _drop_idle_connections(only)
+            return only.get(key, default)
+
+    def _quick_command(cmd: str) -> Any:  # noqa: N805 - builds the class body's methods
+        repeatable = cmd in REPEATABLE
+
+        def method(self: FailFastHashClient, key: Any, *args: Any, **kwargs: Any) -> Any:
+            if kwargs:
+                return getattr(HashClient, cmd)(self, key, *args, **kwargs)
+            only = self._only
+            if only is None or self.breakers or self.ignore_exc or not isinstance(only, QuickPool):
+                return self.quick(cmd, key, False, *args)
+            try:  # quick(), inlined for one pooled server without a breaker
+                return only._call(cmd, (key, *args))
+            except STALE_CONNECTION:
+                if not repeatable:
+                    raise
+                _drop_idle_connections(only)
+                return only._call(cmd, (key, *args))
+
+        method.__name__ = cmd
+        return method
+
+    for _cmd in ("set", "add", "delete", "incr", "decr", "touch"):
+        locals()[_cmd] = _quick_command(_cmd)
+    del _cmd, _quick_command
+
+    def get_many(self, keys: Any, gets: bool = False, *args: Any, **kwargs: Any) -> Any:
+        only = self._only
+        if only is None or gets or args or kwargs or self.ignore_exc or self.breakers:
+            return super().get_many(keys, gets, *args, **kwargs)
+        try:
+            return only.get_many(keys)
+        except STALE_CONNECTION:
+            _drop_idle_connections(only)
+            return only.get_many(keys)
+
+    get_multi = get_many
+
+    def set_many(self, values: Any, *args: Any, **kwargs: Any) -> Any:
+        only = self._only
+        if only is None or kwargs or self.ignore_exc or self.breakers:
+            return super().set_many(values, *args, **kwargs)
+        try:
+            return list(only.set_many(values, *args))
+        except STALE_CONNECTION:
+            _drop_idle_connections(only)
+            return list(only.set_many(values, *args))
+
+    set_multi = set_many
 
     def _safely_run_func(self, client: Any, func: Any, default_val: Any, *args: Any, **kwargs: Any) -> Any:
         breaker = self.breakers.get(client.server)
@@ -97,6 +305,10 @@ def _drop_idle_connections(client: Any) -> None:
     Connections in use by other threads are left to fail (and be dropped) on their own.
     A plain Client (use_pooling=False) already closed its one socket.
     """
+    if isinstance(client, QuickPool):
+        for idle in list(client.idle):
+            idle.close()  # each reconnects at its next use
+        return
     pool = getattr(client, "client_pool", None)
     if pool is None or not hasattr(pool, "_free_objs"):
         return
