@@ -23,6 +23,8 @@ Op = Callable[[], object]
 class Result:
     operation: str
     medians: dict[str, float] = field(default_factory=dict)  # seconds per call
+    # (p75 - p25) / median of each implementation's rounds: how noisy the machine was.
+    spreads: dict[str, float] = field(default_factory=dict)
 
 
 def measure(op: Op, number: int) -> float:
@@ -47,7 +49,15 @@ def compare(operation: str, impls: Mapping[str, Op], *, number: int = 200, round
             if setup:
                 setup(name)
             samples[name].append(measure(impls[name], number))
-    return Result(operation, {name: statistics.median(s) for name, s in samples.items()})
+    return Result(operation, {name: statistics.median(s) for name, s in samples.items()},
+                  {name: _spread(s) for name, s in samples.items()})
+
+
+def _spread(samples: list[float]) -> float:
+    if len(samples) < 4:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(samples, n=4)
+    return (q3 - q1) / statistics.median(samples)
 
 
 def environment() -> str:
@@ -76,3 +86,52 @@ def emit(text: str, path: str | None) -> None:
     if path:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text)
+
+
+def floor_table(title: str, results: list[Result], *, floor: str = "floor", note: str = "") -> str:
+    """Markdown table: µs per call of every column, then each column ÷ the floor, and the
+    noise (the widest interquartile spread of the row's rounds, relative to the median)."""
+    columns = list(dict.fromkeys(c for result in results for c in result.medians))
+    others = [c for c in columns if c != floor]
+    head = ["operation", *[f"{c} (µs)" for c in columns], *[f"{c} ÷ {floor}" for c in others], "noise"]
+    lines = [f"### {title}", "", f"_{environment()}_", ""]
+    if note:
+        lines += [note, ""]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for result in results:
+        medians = result.medians
+        cells = [result.operation, *[f"{medians[c] * 1e6:.1f}" if c in medians else "-" for c in columns]]
+        cells += [f"{medians[c] / medians[floor]:.2f}" if c in medians else "-" for c in others]
+        cells.append(f"±{max(result.spreads.values(), default=0.0) * 50:.0f}%")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def pin(core: int) -> str:
+    """Pin this process to one core when the machine has more than one; says what it did."""
+    import os
+
+    if not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2:
+        return "not pinned"
+    os.sched_setaffinity(0, {core})
+    return f"client pinned to core {core}"
+
+
+def pin_server(pid: int, core: int) -> str:
+    """Pin a server process and its threads (and future children) to one core, with taskset."""
+    import shutil
+    import subprocess
+
+    if shutil.which("taskset") is None:
+        return "server not pinned (no taskset)"
+    subprocess.run(["taskset", "-a", "-p", "-c", str(core), str(pid)], capture_output=True, check=False)
+    return f"server pinned to core {core}"
+
+
+def load_note(started: tuple[float, float, float]) -> str:
+    """The machine's load average at the start and end of the run, for the results file."""
+    import os
+
+    end = os.getloadavg()
+    return (f"Load average (1/5/15 min) at start {started[0]:.2f}/{started[1]:.2f}/{started[2]:.2f}, "
+            f"at end {end[0]:.2f}/{end[1]:.2f}/{end[2]:.2f} on {os.cpu_count()} cores. ")

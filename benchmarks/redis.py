@@ -51,7 +51,7 @@ def backends(url: str) -> dict[str, Any]:
 def sync_results(url: str, number: int, rounds: int) -> list[Result]:
     import redis
 
-    from django_altcache.backends.redis.commands import INCR
+    from django_altcache.backends.redis.protocol import INCR
 
     caches = backends(url)
     raw = redis.Redis.from_url(url)  # hiredis is picked automatically when installed

@@ -18,7 +18,7 @@ import pickle
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any, TypeVar
@@ -35,15 +35,19 @@ from django.db import (
     router,
     transaction,
 )
-from django.utils import timezone
 
-from .._shared.twins import in_thread, twins
-from ..base import AltCache, PingResult, logger
-from . import codec as db_codec
-from . import options
 from ...codecs import UnreadableValue, report_unreadable
-from .dialects import Dialect, dialect_for
+from ...stampede.mixin import StampedeMixin
+from .._shared.hop import batched, hop
+from .._shared.keys import FastKeysMixin
+from .._shared.twins import twins
+from ..base import AltCache, PingResult, logger
+from . import apg, asqlite, options
+from . import codec as db_codec
+from . import raw as raw_path
+from .dialects import SLOW, Dialect, dialect_for
 from .guard import is_outage, run_guarded
+from .raw import thread_connection
 
 T = TypeVar("T")
 
@@ -68,14 +72,17 @@ class _Unreadable(Exception):
         self.raw, self.error = raw, error
 
 
-class DatabaseCache(AltCache, BaseDatabaseCache):
+class DatabaseCache(StampedeMixin, AltCache, FastKeysMixin, BaseDatabaseCache):
     spec = options.SPEC
     pickle_protocol = pickle.HIGHEST_PROTOCOL
 
     def __init__(self, table: str, params: dict[str, Any]) -> None:
         options.check_table_name(table)
         super().__init__(table, params)
+        self._init_stampede(table, params)  # single-flight get_or_set (docs/stampede.md)
+        self._init_fast_keys()
         parsed = self._parsed
+        self._prepare = parsed[options.PREPARE_STATEMENTS]
         self._cull_probability = parsed[options.CULL_PROBABILITY]
         self.unlogged = parsed[options.UNLOGGED]
         # Network databases only; SQLite's lock wait is its DATABASES OPTIONS['timeout'].
@@ -90,12 +97,13 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
 
     # Plumbing: routing, dialects, keys, times, values.
 
-    def _dialect(self, alias: str) -> Dialect:
-        connection = connections[alias]
+    def _dialect(self, alias: str, connection: Any = None) -> Dialect:
+        if connection is None:
+            connection = connections[alias]
         cache_key = (alias, connection.vendor)
         dialect = self._dialects.get(cache_key)
         if dialect is None:
-            dialect = self._dialects[cache_key] = dialect_for(connection, self._table)
+            dialect = self._dialects[cache_key] = dialect_for(connection, self._table, self._prepare)
         return dialect
 
     def _read_alias(self) -> str:
@@ -117,7 +125,7 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
         return key
 
     def _now(self, dialect: Dialect) -> Any:
-        return dialect.connection.ops.adapt_datetimefield_value(timezone.now())
+        return dialect.now()
 
     def _expires(self, dialect: Dialect, timeout: Any) -> Any:
         when = self.get_backend_timeout(timeout)
@@ -128,7 +136,7 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
                 expires = datetime.fromtimestamp(when, tz=dt_timezone.utc if settings.USE_TZ else None)
             except (OverflowError, OSError, ValueError):
                 expires = FOREVER
-        return dialect.connection.ops.adapt_datetimefield_value(expires)
+        return dialect.adapt_datetime(expires)
 
     def _encode(self, value: Any) -> str:
         return base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1")
@@ -149,12 +157,12 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
         work here is idempotent, so it is retried a bounded number of times, and
         never inside the caller's transaction, where the caller owns the retry.
         """
-        dialect = self._dialect(alias)
-        connection = dialect.connection
+        connection = thread_connection(alias)
+        dialect = self._dialects.get((alias, connection.vendor)) or self._dialect(alias, connection)
         query_timeout = self._timeouts.bulk if bulk else self._timeouts.query
         for attempt in range(LOCKED_RETRIES + 1):
             try:
-                return run_guarded(dialect, work, self._timeouts, query_timeout)
+                return run_guarded(dialect, connection, work, self._timeouts, query_timeout)
             except OperationalError as exc:
                 if (attempt == LOCKED_RETRIES or connection.vendor != "sqlite"
                         or connection.in_atomic_block or "locked" not in str(exc)):
@@ -166,15 +174,19 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         key = self._key(key, version)
+        alias = self._read_alias()
+        connection = thread_connection(alias)
+        dialect = self._dialects.get((alias, connection.vendor)) or self._dialect(alias, connection)
+        row = dialect.read_one(connection, dialect.sql_get, key)  # SQLite's direct read
+        if row is SLOW:
+            def work(dialect: Dialect, cursor: Any) -> Any:
+                cursor.execute(dialect.sql_get, [key, self._now(dialect)])
+                return cursor.fetchone()
 
-        def work(dialect: Dialect, cursor: Any) -> tuple[Dialect, Any]:
-            cursor.execute(dialect.sql_get, [key, self._now(dialect)])
-            return dialect, cursor.fetchone()
-
-        dialect, row = self._run(self._read_alias(), work)
+            row = self._run(alias, work)
         if row is None:
             return default
-        value, ok = self._load(dialect.connection.ops, key, row[0])
+        value, ok = self._load(dialect.ops, key, row[0])
         return value if ok else default
 
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
@@ -192,7 +204,7 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
 
         result = {}
         dialect, rows = self._run(self._read_alias(), work)
-        ops = dialect.connection.ops
+        ops = dialect.ops
         for made_key, raw in rows:
             value, ok = self._load(ops, made_key, raw)
             if ok:
@@ -201,12 +213,18 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
 
     def has_key(self, key: Any, version: int | None = None) -> bool:
         key = self._key(key, version)
+        alias = self._read_alias()
+        connection = thread_connection(alias)
+        dialect = self._dialects.get((alias, connection.vendor)) or self._dialect(alias, connection)
+        row = dialect.read_one(connection, dialect.sql_has_key, key)
+        if row is not SLOW:
+            return row is not None
 
         def work(dialect: Dialect, cursor: Any) -> bool:
             cursor.execute(dialect.sql_has_key, [key, self._now(dialect)])
             return cursor.fetchone() is not None
 
-        return self._run(self._read_alias(), work)
+        return self._run(alias, work)
 
     def _load(self, ops: Any, key: str, raw: Any) -> tuple[Any, bool]:
         try:
@@ -330,9 +348,9 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
                 row = cursor.fetchone()
                 if row is None:
                     raise ValueError(f"Key '{made_key}' not found")
-                raw = dialect.connection.ops.process_clob(row[0])
+                raw = dialect.ops.process_clob(row[0])
                 try:
-                    current = self._decode(dialect.connection.ops, raw)
+                    current = self._decode(dialect.ops, raw)
                 except Exception as exc:  # noqa: BLE001 - handled as a miss, outside this unit of work
                     raise _Unreadable(raw, exc) from exc
                 done, new_value = swap(dialect, cursor, raw, current, now)
@@ -402,11 +420,184 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
 
         return server_stats.database(self)
 
-    # Async twins: the sync work in Django's DB thread (connections are per thread), one
-    # statement as in sync code (Django's own twins would turn get_many into a get per key
-    # and incr into get + set).
-    locals().update(twins(in_thread, "get", "get_many", "has_key", "set", "set_many", "add", "touch", "delete",
-                          "delete_many", "clear", "incr", "decr", "incr_version", "decr_version"))
+    # Async twins. PostgreSQL (psycopg 3): the hot operations natively on the loop's own
+    # async connections (apg.py), routed by the same router; everything else, and every
+    # call apg.native_ok() turns away (inside async_to_sync, DEBUG, other vendors), runs
+    # the sync method in the caller's thread-sensitive thread, one hop per event-loop tick
+    # for all the calls of that tick (_shared/hop.py). Either way one statement per
+    # operation, as in sync code (Django's twins turn get_many into a get per key and
+    # incr into get + set).
+
+    async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        made = self._key(key, version)
+        alias = self._read_alias()
+        if asqlite.inline_ok(alias):
+            dialect = self._vendor_dialect(alias, "sqlite")
+            try:
+                text = await asqlite.read(alias, dialect, made)
+            except asqlite.Busy:
+                return await hop(self.get, key, default, version)
+            if text is None:
+                return default
+            try:
+                return self._decode(dialect.ops, text)
+            except Exception:  # noqa: BLE001 - unreadable: _aload logs it and answers a miss
+                value, ok = await self._aload(dialect.ops, made, text)
+                return value if ok else default
+        elif apg.native_ok(alias):
+            async def work(dialect: Any, cursor: Any) -> Any:
+                await cursor.execute(dialect.sql_get, [made, dialect.now()])
+                return await cursor.fetchone()
+
+            dialect = self._vendor_dialect(alias, "postgresql")
+            row = await apg.run(dialect, work, self._timeouts)
+        else:
+            return await hop(self.get, key, default, version)
+        if row is None:
+            return default
+        value, ok = await self._aload(dialect.ops, made, row[0])
+        return value if ok else default
+
+    async def ahas_key(self, key: Any, version: int | None = None) -> bool:
+        made = self._key(key, version)
+        alias = self._read_alias()
+        if asqlite.inline_ok(alias):
+            try:
+                return await asqlite.read(alias, self._vendor_dialect(alias, "sqlite"), made) is not None
+            except asqlite.Busy:
+                pass
+        elif apg.native_ok(alias):
+            async def work(dialect: Any, cursor: Any) -> bool:
+                await cursor.execute(dialect.sql_has_key, [made, dialect.now()])
+                return await cursor.fetchone() is not None
+
+            return await apg.run(self._vendor_dialect(alias, "postgresql"), work, self._timeouts)
+        return await hop(self.has_key, key, version)  # type: ignore[no-any-return]
+
+    async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+        key_map = {self._key(key, version): key for key in keys}
+        if not key_map:
+            return {}
+        alias = self._read_alias()
+        rows: list[tuple[str, Any]] = []
+        if asqlite.inline_ok(alias):
+            dialect = self._vendor_dialect(alias, "sqlite")
+            reader = await self._reader(alias)
+            now = dialect.now()
+            try:
+                for chunk in _chunks(list(key_map), dialect.keys_per_chunk):
+                    sql, params = dialect.get_many_query(chunk, now)
+                    found = asqlite.execute(reader, raw_path.qmark(sql), params).fetchall()
+                    rows.extend((key, value) for key, value, live in found if live)
+            except asqlite.Busy:
+                return await hop(self.get_many, list(key_map.values()), version)  # type: ignore[no-any-return]
+        elif apg.native_ok(alias):
+            async def work(dialect: Any, cursor: Any) -> list[tuple[str, Any]]:
+                found: list[tuple[str, Any]] = []
+                now = dialect.now()
+                for chunk in _chunks(list(key_map), dialect.keys_per_chunk):
+                    await cursor.execute(*dialect.get_many_query(chunk, now))
+                    found.extend((key, value) for key, value, live in await cursor.fetchall() if live)
+                return found
+
+            dialect = self._vendor_dialect(alias, "postgresql")
+            rows = await apg.run(dialect, work, self._timeouts)
+        else:
+            return await hop(self.get_many, list(key_map.values()), version)  # type: ignore[no-any-return]
+        result = {}
+        for made_key, raw_value in rows:
+            value, ok = await self._aload(dialect.ops, made_key, raw_value)
+            if ok:
+                result[key_map[made_key]] = value
+        return result
+
+    def _vendor_dialect(self, alias: str, vendor: str) -> Any:
+        """The dialect of ``alias`` on the event loop, without building a Django connection
+        object per task (``connections[alias]`` does, in a loop): only the first time."""
+        dialect = self._dialects.get((alias, vendor))
+        return dialect if dialect is not None else self._dialect(alias)
+
+    @staticmethod
+    async def _reader(alias: str) -> Any:
+        return (await asqlite.readers()).connection(alias)
+
+    async def _aload(self, ops: Any, key: str, raw_value: Any) -> tuple[Any, bool]:
+        try:
+            return self._decode(ops, raw_value), True
+        except Exception:  # noqa: BLE001 - any undecodable value: _load logs, removes, answers a miss
+            return await hop(self._load, ops, key, raw_value)  # type: ignore[no-any-return]
+
+    async def _awrite(self, alias: str, statement: Callable[[Any, Any], Awaitable[T]],
+                      fallback: Callable[[], T]) -> T:
+        """A write natively, after the cull check the sync path makes; a cull itself (rare,
+        several statements) runs the sync write through the hop."""
+        dialect = self._vendor_dialect(alias, "postgresql")
+        chance = self._cull_chance()
+        limit = self._max_entries
+
+        async def work(dialect: Any, cursor: Any) -> tuple[bool, Any]:
+            if chance > 0 and (chance >= 1 or random.random() < chance):
+                await cursor.execute(dialect.sql_count, [max(0, limit + 1)])
+                if int((await cursor.fetchone())[0]) > limit:
+                    return False, None
+            return True, await statement(dialect, cursor)
+
+        done, result = await apg.run(dialect, work, self._timeouts)
+        if done:
+            return result  # type: ignore[no-any-return]
+        return await hop(fallback)  # type: ignore[no-any-return]
+
+    async def aset(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> None:
+        made = self._key(key, version)
+        alias = self._write_alias()
+        if not apg.native_ok(alias):
+            return await hop(self.set, key, value, timeout, version)  # type: ignore[no-any-return]
+        encoded = self._encode(value)
+
+        async def statement(dialect: Any, cursor: Any) -> None:
+            await cursor.execute(dialect.sql_set, [made, encoded, self._expires(dialect, timeout)])
+
+        await self._awrite(alias, statement, lambda: self.set(key, value, timeout, version))
+
+    async def aadd(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        made = self._key(key, version)
+        alias = self._write_alias()
+        if not apg.native_ok(alias):
+            return await hop(self.add, key, value, timeout, version)  # type: ignore[no-any-return]
+        encoded = self._encode(value)
+
+        async def statement(dialect: Any, cursor: Any) -> bool:
+            await cursor.execute(dialect.sql_add, [made, encoded, self._expires(dialect, timeout), dialect.now()])
+            return cursor.rowcount > 0
+
+        return await self._awrite(alias, statement, lambda: self.add(key, value, timeout, version))
+
+    async def atouch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        made = self._key(key, version)
+        alias = self._write_alias()
+        if not apg.native_ok(alias):
+            return await hop(self.touch, key, timeout, version)  # type: ignore[no-any-return]
+
+        async def work(dialect: Any, cursor: Any) -> bool:
+            await cursor.execute(dialect.sql_touch, [self._expires(dialect, timeout), made, dialect.now()])
+            return cursor.rowcount > 0
+
+        return await apg.run(self._vendor_dialect(alias, "postgresql"), work, self._timeouts)
+
+    async def adelete(self, key: Any, version: int | None = None) -> bool:
+        made = self._key(key, version)
+        alias = self._write_alias()
+        if not apg.native_ok(alias):
+            return await hop(self.delete, key, version)  # type: ignore[no-any-return]
+
+        async def work(dialect: Any, cursor: Any) -> bool:
+            await cursor.execute(dialect.sql_delete, [made])
+            return cursor.rowcount > 0
+
+        return await apg.run(self._vendor_dialect(alias, "postgresql"), work, self._timeouts)
+
+    locals().update(twins(batched, "set_many", "delete_many", "clear", "incr", "decr", "incr_version",
+                          "decr_version"))
 
     # Health.
 
@@ -433,7 +624,7 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
             cursor.execute(dialect.sql_get, [key, self._now(dialect)])
             row = cursor.fetchone()
             cursor.execute(dialect.sql_delete, [key])
-            return None if row is None else dialect.connection.ops.process_clob(row[0])
+            return None if row is None else dialect.ops.process_clob(row[0])
 
         started = time.perf_counter()
         raw = self._run(alias, work)

@@ -13,9 +13,13 @@ socket the query watchdog may cut.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import datetime, tzinfo
 from typing import Any
 
+from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import (
     IntegrityError,
     InterfaceError,
@@ -24,14 +28,27 @@ from django.db import (
     transaction,
 )
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils import timezone
 
-psycopg: Any
-try:  # psycopg 3 only; with psycopg2 PostgreSQL uses Django's cursors
-    import psycopg
-except ImportError:  # pragma: no cover - depends on the installed driver
-    psycopg = None
+from . import raw
+
+psycopg = raw.psycopg  # psycopg 3 only; with psycopg2 PostgreSQL uses Django's cursors
+
+# Settings a dialect's datetime adaptation reads; changing one (tests) makes it read again.
+_TIME_SETTINGS = frozenset({"USE_TZ", "TIME_ZONE", "DATABASES"})
+_generation = [0]
+
+
+def _time_settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in _TIME_SETTINGS:
+        _generation[0] += 1
+
+
+setting_changed.connect(_time_settings_changed, dispatch_uid="django_altcache.db.dialects")
 
 Row = tuple[str, str, Any]  # (cache_key, value, adapted expires)
+# read_one's answer when the read must take the general path (Dialect.read_one).
+SLOW: Any = object()
 
 # Rows per multi-row INSERT and keys per IN list, before the vendor's parameter limit.
 MAX_KEYS_PER_STATEMENT = 500
@@ -70,6 +87,8 @@ class Dialect:
         # Connections are per thread; the SQL is per alias. Keep the alias, look up the
         # calling thread's connection when needed.
         self.alias = connection.alias
+        # Stateless but for settings: any thread's ops serve every thread (per-thread wrappers).
+        self.ops = connection.ops
         qn = connection.ops.quote_name
         self.table = table
         t, k, v, e = qn(table), qn("cache_key"), qn("value"), qn("expires")
@@ -104,6 +123,8 @@ class Dialect:
     # Resilience. A vendor we do not know: no bounded connect and no watchdog (we cannot
     # find its socket), and every OperationalError/InterfaceError counts as an outage.
     network = False
+    # Whether run_guarded marks outages and discards broken connections (all but SQLite).
+    guarded = True
 
     def is_outage(self, exc: BaseException) -> bool:
         """Whether ``exc`` (as Django raised it) means the server cannot be reached now."""
@@ -119,8 +140,21 @@ class Dialect:
     def value_equals(self) -> str:
         return f"{self.v} = %s"
 
-    def cursor(self) -> Any:
-        return self.connection.cursor()
+    def cursor(self, connection: BaseDatabaseWrapper) -> Any:
+        """A cursor for ``connection`` (the thread's connection of this alias)."""
+        return connection.cursor()
+
+    def read_one(self, connection: BaseDatabaseWrapper, sql: str, key: str) -> Any:
+        """The row of ``sql`` (a one-key read: key, now) read directly, or ``SLOW``: the caller
+        then runs it through ``_run`` (guarded, retried, Django's cursor when needed)."""
+        return SLOW
+
+    # Datetimes as the vendor stores them (Django's ``adapt_datetimefield_value``).
+    def adapt_datetime(self, value: datetime) -> Any:
+        return self.ops.adapt_datetimefield_value(value)
+
+    def now(self) -> Any:
+        return self.adapt_datetime(timezone.now())
 
     def placeholders(self, count: int) -> str:
         return ", ".join(["%s"] * count)
@@ -201,30 +235,99 @@ class SQLiteDialect(UpsertDialect):
     database's own ``OPTIONS['timeout']``)."""
 
     vendor = "sqlite"
+    guarded = False
+
+    def __init__(self, connection: BaseDatabaseWrapper, table: str) -> None:
+        super().__init__(connection, table)
+        self.qmarks = raw.qmarks_for([
+            self.sql_get, self.sql_has_key, self.sql_touch, self.sql_delete, self.sql_cas, self.sql_set,
+            self.sql_add, self.sql_count, self.sql_delete_expired, self.sql_drop_value, self.sql_copy_key or "",
+            self.sql_evict, self.sql_purge, self.sql_clear,
+        ])
+        self._generation = -1
+        self._tz: tzinfo | None = None
+        self._second, self._prefix = -1, ""
+        self._second_zone: tzinfo | None = None
 
     def is_outage(self, exc: BaseException) -> bool:
         return False
 
+    def cursor(self, connection: BaseDatabaseWrapper) -> Any:
+        driver = raw.driver(connection)
+        if driver is None:
+            return connection.cursor()
+        return raw.SQLiteCursor(connection, driver, self.qmarks)
+
+    def read_one(self, connection: BaseDatabaseWrapper, sql: str, key: str) -> Any:
+        # The whole of _run for SQLite, inlined for the two hottest reads: nothing to guard
+        # (no server), and a lock it could not wait for goes back to _run, which retries.
+        driver = raw.driver(connection)
+        if driver is None or connection.needs_rollback:
+            return SLOW
+        try:
+            return driver.execute(self.qmarks[sql], (key, self.now())).fetchone()
+        except Exception as exc:  # noqa: BLE001 - Django's classes, as its cursor raises them
+            if isinstance(exc, connection.Database.OperationalError) and "locked" in str(exc):
+                return SLOW
+            if isinstance(exc, connection.Database.Error):
+                with connection.wrap_database_errors:
+                    raise
+            raise
+
+    def _zone(self) -> tzinfo | None:
+        """Django's ``connection.timezone`` (None without USE_TZ), read again after a settings change."""
+        if self._generation != _generation[0]:
+            self._tz = connections[self.alias].timezone if settings.USE_TZ else None
+            self._generation = _generation[0]
+        return self._tz
+
+    # Django's SQLite adaptation (str() of a naive datetime in the connection's zone) without
+    # its per-call lookups: the same text, byte for byte (a test holds them equal).
+    def adapt_datetime(self, value: datetime) -> Any:
+        if value.tzinfo is None:
+            return str(value)
+        zone = self._zone()
+        if zone is None:
+            return self.ops.adapt_datetimefield_value(value)  # Django's error for an aware value
+        return str(value.astimezone(zone).replace(tzinfo=None))
+
+    def now(self) -> Any:
+        """``adapt_datetime(timezone.now())``; the text up to the second is made once a second."""
+        zone = self._zone()
+        moment = time.time()
+        second = int(moment)
+        if second != self._second or zone is not self._second_zone:
+            when = datetime.fromtimestamp(second, zone)
+            self._prefix = str(when if zone is None else when.replace(tzinfo=None))
+            self._second, self._second_zone = second, zone
+        micro = int((moment - second) * 1_000_000)
+        return f"{self._prefix}.{micro:06d}" if micro else self._prefix
+
 
 class PostgresDialect(UpsertDialect):
-    """PostgreSQL: the upserts above, sent with server-side binding (psycopg 3).
+    """PostgreSQL: the upserts above; with psycopg 3, on the raw connection (``raw.PGCursor``).
 
-    Django's cursors bind parameters client-side, so the server parses and plans
-    every statement again; binding server-side is faster, and when the database's
-    OPTIONS enable prepared statements (``prepare_threshold`` not None; Django
-    leaves them off for transaction poolers) our fixed statements are prepared
-    once per connection. When queries are being logged (DEBUG, assertNumQueries),
-    Django's own cursor is used so they are seen.
+    The fixed statements are prepared once per driver connection through libpq, under
+    names of ours, whatever the site's ``prepare_threshold`` (Django leaves psycopg's own
+    preparing off). ``prepare`` (the cache's ``PREPARE_STATEMENTS``) turns that off; left
+    at None, statements are prepared unless the database entry says it sits behind a
+    transaction pooler (``DISABLE_SERVER_SIDE_CURSORS``, Django's setting for PgBouncer
+    in transaction mode): they are then bound server-side without a name, which any
+    pooler passes through. See docs/compat.md, "PgBouncer".
     """
 
     vendor = "postgresql"
 
-    def __init__(self, connection: BaseDatabaseWrapper, table: str) -> None:
+    def __init__(self, connection: BaseDatabaseWrapper, table: str, prepare: bool | None = None) -> None:
         super().__init__(connection, table)
-        self.fixed_sql = frozenset({
+        self.statements = raw.pg_statements([
             self.sql_get, self.sql_has_key, self.sql_touch, self.sql_delete, self.sql_cas,
             self.sql_set, self.sql_add, self.sql_count, self.sql_delete_expired, self.sql_drop_value,
-        })
+            self.sql_copy_key or "", self.sql_evict, self.sql_purge, self.sql_clear,
+        ])
+        if prepare is None:
+            prepare = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS", False)
+        self.prepare = prepare
 
     network = True
 
@@ -242,70 +345,17 @@ class PostgresDialect(UpsertDialect):
             return any(marker in message for marker in PG_TRANSIENT_FATAL)
         return True  # client side: refused, lost, closed, timed out
 
-    def cursor(self) -> Any:
-        connection = self.connection
-        if connection.queries_logged or psycopg is None:
+    def adapt_datetime(self, value: datetime) -> Any:
+        return value  # Django's PostgreSQL adaptation: the driver sends datetimes as they are
+
+    def now(self) -> Any:
+        return timezone.now()
+
+    def cursor(self, connection: BaseDatabaseWrapper) -> Any:
+        driver = None if psycopg is None else raw.driver(connection)
+        if driver is None or not isinstance(driver, psycopg.Connection):
             return connection.cursor()
-        connection.ensure_connection()
-        raw = connection.connection
-        if not isinstance(raw, psycopg.Connection):
-            return connection.cursor()
-        return ServerBindingCursor(connection, raw, self.fixed_sql, raw.prepare_threshold is not None)
-
-
-class ServerBindingCursor:
-    """The part of Django's CursorWrapper we use, over psycopg 3 cursors.
-
-    Fixed single-row statements go through a server-binding cursor (prepared when
-    allowed); statements whose IN list or VALUES vary in length go through a
-    client-binding one, which measured faster for them (one ad-hoc plan per shape
-    either way, and no per-parameter type round trip).
-    """
-
-    def __init__(self, db: BaseDatabaseWrapper, raw: Any, fixed: frozenset[str], prepare: bool) -> None:
-        self.db = db
-        self.fixed = fixed
-        self.prepare = prepare
-        self.raw = raw
-        self.server = psycopg.Cursor(raw)
-        self.client: Any = None
-        self.cursor: Any = self.server
-
-    def __enter__(self) -> "ServerBindingCursor":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.close()
-        if self.client is not None:
-            self.client.close()
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.db.validate_no_broken_transaction()
-        with self.db.wrap_database_errors:
-            if sql in self.fixed:
-                self.cursor = self.server
-                self.server.execute(sql, params, prepare=self.prepare)
-            else:
-                if self.client is None:
-                    self.client = psycopg.ClientCursor(self.raw)
-                self.cursor = self.client
-                self.client.execute(sql, params)
-
-    def fetchone(self) -> Any:
-        with self.db.wrap_database_errors:
-            return self.cursor.fetchone()
-
-    def fetchall(self) -> Any:
-        with self.db.wrap_database_errors:
-            return self.cursor.fetchall()
-
-    def fetchmany(self, size: int) -> Any:
-        with self.db.wrap_database_errors:
-            return self.cursor.fetchmany(size)
-
-    @property
-    def rowcount(self) -> int:
-        return int(self.cursor.rowcount)
+        return raw.PGCursor(connection, driver, self.statements, self.prepare)
 
 
 class MySQLDialect(Dialect):
@@ -419,9 +469,9 @@ class PortableDialect(Dialect):
             return self._insert_or_false(cursor, row)
 
 
-def dialect_for(connection: BaseDatabaseWrapper, table: str) -> Dialect:
+def dialect_for(connection: BaseDatabaseWrapper, table: str, prepare: bool | None = None) -> Dialect:
     if connection.vendor == "postgresql":
-        return PostgresDialect(connection, table)
+        return PostgresDialect(connection, table, prepare)
     if connection.vendor == "sqlite":
         return SQLiteDialect(connection, table)
     if connection.vendor == "mysql":

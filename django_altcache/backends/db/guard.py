@@ -66,15 +66,18 @@ def socket_of(dialect: Dialect, connection: BaseDatabaseWrapper) -> tuple[int, i
     return sock
 
 
-def run_guarded(dialect: Dialect, work: Callable[[Dialect, Any], T], timeouts: Timeouts,
-                query_timeout: float | None) -> T:
-    connection = dialect.connection
+def run_guarded(dialect: Dialect, connection: BaseDatabaseWrapper, work: Callable[[Dialect, Any], T],
+                timeouts: Timeouts, query_timeout: float | None) -> T:
+    """``work(dialect, cursor)`` on ``connection`` (the thread's connection of ``dialect.alias``)."""
+    if not dialect.guarded:  # SQLite: no server, no outage; errors are raised as they are
+        with dialect.cursor(connection) as cursor:
+            return work(dialect, cursor)
     bounded = dialect.network  # SQLite has no server to wait for; unknown vendors no known socket
     ticket = None
     try:
         if bounded and connection.connection is None and timeouts.connect is not None:
             connect_bounded(connection, timeouts.connect, dialect.socket_fd)
-        with dialect.cursor() as cursor:
+        with dialect.cursor(connection) as cursor:
             if bounded and query_timeout is not None:
                 sock = socket_of(dialect, connection)
                 ticket = None if sock is None else WATCHDOG.arm(sock, query_timeout)

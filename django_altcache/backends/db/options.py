@@ -31,7 +31,12 @@ QUERY_TIMEOUT: Option[float | None] = Option("QUERY_TIMEOUT", positive_seconds_o
                        group="Database",
                        doc="Seconds one cache statement may take before its connection is cut (PostgreSQL, "
                            "MySQL/MariaDB); None: unbounded.")
-DB_OPTIONS = (CULL_PROBABILITY, UNLOGGED, CONNECT_TIMEOUT, QUERY_TIMEOUT)
+PREPARE_STATEMENTS: Option[bool | None] = Option(
+    "PREPARE_STATEMENTS", optional(boolean), None, group="Database",
+    doc="PostgreSQL: prepare the cache's statements once per connection (True) or bind them unnamed "
+        "(False, for PgBouncer in transaction mode without max_prepared_statements). Default: prepare "
+        "unless the database sets DISABLE_SERVER_SIDE_CURSORS.")
+DB_OPTIONS = (CULL_PROBABILITY, UNLOGGED, CONNECT_TIMEOUT, QUERY_TIMEOUT, PREPARE_STATEMENTS)
 
 
 @dataclass(frozen=True)

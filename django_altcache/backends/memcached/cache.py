@@ -30,8 +30,10 @@ from django.core.cache.backends.base import (
 )
 
 from django_altcache.backends._shared.breaker import shared_log
-from django_altcache.backends._shared.twins import in_thread, twins
+from django_altcache.backends._shared.hop import batched, hop_group
+from django_altcache.backends._shared.twins import twins
 from django_altcache.backends.base import AltCache, PingResult, logger
+from django_altcache.stampede.mixin import StampedeMixin
 
 from .._shared.keys import FastKeysMixin, is_clean, quiet_for_clean_keys
 from .clients import shared_client
@@ -40,13 +42,14 @@ from .drivers import Driver, PyLibMCDriver, PyMemcacheDriver
 from .options import PYLIBMC_SPEC, PYMEMCACHE_SPEC, parse_servers
 
 
-class MemcachedCache(AltCache, FastKeysMixin, django_memcached.BaseMemcachedCache):
+class MemcachedCache(StampedeMixin, AltCache, FastKeysMixin, django_memcached.BaseMemcachedCache):
     driver_class: type[Driver]
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         # Django's BaseMemcachedCache.__init__ is replaced, not extended: it would
         # keep unchecked server strings and the user's OPTIONS without our defaults.
         BaseCache.__init__(self, params)
+        self._init_stampede(server, params)  # single-flight get_or_set (docs/stampede.md)
         self._init_fast_keys()
         self._servers = parse_servers(server)
         pool = len(self._servers) > 1
@@ -256,7 +259,11 @@ class MemcachedCache(AltCache, FastKeysMixin, django_memcached.BaseMemcachedCach
         # the shared client keeps its connections for the life of the process.
         pass
 
-    locals().update(twins(in_thread, "get", "get_many", "has_key", "add", "set", "touch", "delete", "set_many",
+    # Async twins: the sync method in a thread hop shared by the calls of one event-loop tick
+    # (_shared/hop.py); aget/ahas_key of one tick are one multi-get (one round trip) there.
+    # pymemcache and pylibmc are blocking clients; the asyncio clients evaluated (aiomcache,
+    # emcache) cost more per gathered call than this and are not used (docs/compat.md).
+    locals().update(twins(batched, "get_many", "add", "set", "touch", "delete", "set_many",
                           "delete_many", "incr", "decr", "incr_version", "decr_version", "clear"))
 
     def server_stats(self) -> dict[str, Any]:
@@ -264,6 +271,39 @@ class MemcachedCache(AltCache, FastKeysMixin, django_memcached.BaseMemcachedCach
         from django_altcache.metrics import server_stats
 
         return server_stats.memcached(self._handle.get())
+
+    async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        """``get`` in the tick's thread hop, with the tick's other reads: one multi-get."""
+        return await hop_group(self._get_group, (key, default, version))
+
+    async def ahas_key(self, key: Any, version: int | None = None) -> bool:
+        missing = self._missing_key
+        return await hop_group(self._get_group, (key, missing, version)) is not missing  # type: ignore[no-any-return]
+
+    def _get_group(self, items: list[tuple[Any, Any, Any]]) -> list[tuple[bool, Any]]:
+        """``get`` for each ``(key, default, version)``, in one multi-get when there are several."""
+        if len(items) == 1 or not self._driver.multi_get_reports_failures:
+            return [_outcome(self.get, *item) for item in items]
+        made: list[Any] = []
+        for key, _default, version in items:
+            try:
+                made.append(self.make_and_validate_key(key, version=version))
+            except Exception as exc:  # noqa: BLE001 - that item's own error (an invalid key)
+                made.append(exc)
+        wanted = list(dict.fromkeys(m for m in made if isinstance(m, str)))
+        try:
+            found = self._driver.get_many(self._handle.get(), wanted) if wanted else {}
+        except Exception:  # noqa: BLE001 - a failed server: each read answers for itself, as alone
+            return [_outcome(self.get, *item) for item in items]
+        return [(False, m) if not isinstance(m, str) else (True, found.get(m, item[1]))
+                for m, item in zip(made, items)]
+
+
+def _outcome(func: Any, *args: Any) -> tuple[bool, Any]:
+    try:
+        return True, func(*args)
+    except Exception as exc:  # noqa: BLE001 - handed to that item's caller
+        return False, exc
 
 
 class PyMemcacheCache(MemcachedCache, django_memcached.PyMemcacheCache):

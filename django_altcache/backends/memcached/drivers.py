@@ -46,6 +46,9 @@ class Driver:
     not_found: type[BaseException]
     # Library errors that may mean "server unreachable"; is_unavailable() has the last word.
     errors: tuple[type[BaseException], ...]
+    # Whether get_many raises when a server fails (else its keys just read as misses), so that
+    # gathered reads may share one multi-get and still fail as they would alone.
+    multi_get_reports_failures = True
 
     def __init__(self, breaker: BreakerSettings | None = None, pool: bool = False, lenient: bool = False) -> None:
         """``breaker``: the cache's CIRCUIT_BREAKER settings (None when off); ``pool``: several servers;
@@ -324,6 +327,8 @@ class PyLibMCDriver(Driver):
         self.retry_timeout = max(RETRY_TIMEOUT, math.ceil(cooldown))
         self.renew_after = cooldown
         self.silent_timeout: float | None = None  # set by client_options()
+        # libmemcached's mget leaves a failed server's keys out of a pool's answer.
+        self.multi_get_reports_failures = not self.pool
 
     def is_unavailable(self, exc: BaseException) -> bool:
         if isinstance(exc, self._down):

@@ -8,9 +8,10 @@ invalidation). Its failure bookkeeping is also not thread-safe (two threads reti
 server race on a dict pop).
 
 Here a server never leaves the ring. By default a failing server gets the answers
-``HashClient`` gives, as with Django's backend (``window.py``). With ``STRICT_ERRORS``, or
-with fail-soft or breakers (which answer failures themselves), every failure raises the
-library's own exception, and, for a pool with a circuit breaker, each server has its own
+``HashClient`` gives, as with Django's backend (``window.py``; the fast paths below hand
+over to it while a server is failing). With ``STRICT_ERRORS``, or with fail-soft or
+breakers (which answer failures themselves), every failure raises the library's own
+exception, and, for a pool with a circuit breaker, each server has its own
 ``CircuitBreaker``: while open, calls for its keys raise ``ConnectionError`` at once
 without a connect attempt; after the cooldown one call probes it. A single server gets no
 breaker here: the cache-wide one (``_shared/guard.py``) does that job.
@@ -19,13 +20,28 @@ Connections are kept across requests (Django's backend reconnects per request), 
 a server restart each idle pooled connection is dead. The first call that finds one
 drops the server's idle connections and, when the command may safely run twice (reads,
 set, delete, touch, flush), retries once on a new connection instead of failing.
+
+The cost per call is kept at the bare ``pymemcache.Client``'s (``quick``):
+
+- one server: no hash ring (HashClient hashes every key with a pure-Python murmur3 over
+  each server, even for one);
+- several servers: Django's placement (the same rendezvous hash over the same names),
+  remembered per key (``PLACEMENT_MEMO`` keys; the ring never changes, so never stale);
+- the pool (``use_pooling=True``) is a deque of ``Client``s: a call pops one (or makes one)
+  and appends it back, two atomic operations, where pymemcache's ``PooledClient`` takes a
+  lock and enters a context manager per call; idle connections are kept up to
+  ``max_pool_size`` (pymemcache's default: unbounded, as its pool);
+- a breaker is looked at with one attribute read while closed; its bookkeeping only runs
+  after a failure.
 """
 
 from __future__ import annotations
 
+import collections
 import socket
 from typing import Any
 
+from pymemcache.client.base import PooledClient, check_key_helper
 from pymemcache.client.hash import HashClient
 from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError
 
@@ -45,6 +61,12 @@ REPEATABLE = frozenset({"get", "get_many", "get_multi", "gets", "gets_many", "se
                         "delete", "delete_many", "delete_multi", "touch", "flush_all", "version", "stats"})
 
 
+# Keys whose server is remembered (several servers): about 100 bytes each; the memo is
+# emptied when full (a hot key set larger than this only costs the hash again).
+PLACEMENT_MEMO = 10_000
+_NONE: Any = object()
+
+
 def server_name(server: Any) -> str:
     if isinstance(server, (tuple, list)):
         host, port = server
@@ -56,6 +78,80 @@ def _is_server_failure(exc: BaseException) -> bool:
     return isinstance(exc, SERVER_FAILURES)
 
 
+class QuickPool(PooledClient):  # type: ignore[misc]
+    """``PooledClient`` whose cache commands take a ``Client`` from a deque (no lock) and put it back."""
+
+    def __init__(self, server: Any, **kwargs: Any) -> None:
+        super().__init__(server, **kwargs)
+        self.idle: collections.deque[Any] = collections.deque()
+        limit = kwargs.get("max_pool_size")
+        self.max_idle = 2**31 if limit is None else int(limit)
+
+    def _call(self, name: str, args: tuple[Any, ...]) -> Any:
+        idle = self.idle
+        try:
+            client = idle.pop()
+        except IndexError:
+            client = self._create_client()
+        try:
+            result = getattr(client, name)(*args)
+        except BaseException:
+            client.close()  # a Client reconnects at its next use
+            raise
+        finally:
+            if len(idle) < self.max_idle:
+                idle.append(client)
+            else:
+                client.close()
+        return result
+
+    def get(self, key: Any, default: Any = None, **kwargs: Any) -> Any:
+        if kwargs:
+            return super().get(key, default, **kwargs)
+        idle = self.idle  # _call, inlined for the hottest command
+        try:
+            client = idle.pop()
+        except IndexError:
+            client = self._create_client()
+        try:
+            return client.get(key, default)
+        except BaseException:
+            client.close()
+            raise
+        finally:
+            if len(idle) < self.max_idle:
+                idle.append(client)
+            else:
+                client.close()
+
+    def _make(name: str) -> Any:  # noqa: N805 - builds the class body's methods
+        def method(self: QuickPool, *args: Any, **kwargs: Any) -> Any:
+            if kwargs:
+                return getattr(PooledClient, name)(self, *args, **kwargs)
+            return self._call(name, args)
+
+        method.__name__ = name
+        return method
+
+    for _name, _command in (("set", "set"), ("add", "add"), ("delete", "delete"), ("incr", "incr"),
+                            ("decr", "decr"), ("touch", "touch"), ("get_many", "get_many"),
+                            ("get_multi", "get_many"), ("set_many", "set_many"), ("set_multi", "set_many"),
+                            ("delete_many", "delete_many"), ("delete_multi", "delete_many"),
+                            ("flush_all", "flush_all")):
+        locals()[_name] = _make(_command)
+    del _name, _command, _make
+
+    def close(self) -> None:
+        while self.idle:
+            try:
+                self.idle.pop().close()
+            except IndexError:
+                break
+        super().close()
+
+    disconnect_all = close
+
+
 class FailFastHashClient(HashClient):  # type: ignore[misc]
     """``retry_windows``: Django's answers while a server fails (``window.py``), the default;
     False (``STRICT_ERRORS``, or fail-soft/breakers that answer failures themselves): every
@@ -63,6 +159,7 @@ class FailFastHashClient(HashClient):  # type: ignore[misc]
 
     def __init__(self, servers: Any, *, server_breaker: BreakerSettings | None = None,
                  retry_windows: bool = False, **kwargs: Any) -> None:
+        self._quick_pool = kwargs.get("use_pooling", False) and not kwargs.get("pool_idle_timeout")
         super().__init__(servers, **kwargs)
         self.breakers: dict[Any, CircuitBreaker] = {}
         self.windows: RetryWindows | None = None
@@ -73,6 +170,156 @@ class FailFastHashClient(HashClient):  # type: ignore[misc]
             for client in self.clients.values():
                 name = f"memcached server {server_name(client.server)}"
                 self.breakers[client.server] = CircuitBreaker(name, server_breaker)
+        # One server: no ring to consult. Several: Django's placement, remembered per key.
+        self._only = next(iter(self.clients.values())) if len(self.clients) == 1 else None
+        self._placement: dict[Any, Any] = {}
+
+    def add_server(self, server: Any, port: Any = None) -> None:
+        if not self._quick_pool:
+            super().add_server(server, port)
+            return
+        if port is not None:
+            server = (server, port)
+        client = QuickPool(server, **self.default_kwargs)
+        client.client_class = self.client_class
+        key = self._make_client_key(server)
+        self.clients[key] = client
+        self.hasher.add_node(key)
+
+    def _get_client(self, key: Any) -> Any:
+        """The key's server: the rendezvous hash of HashClient, never a server removed."""
+        only = self._only
+        if only is not None:
+            return only
+        client = self._placement.get(key)
+        if client is None:
+            check_key_helper(key, self.allow_unicode_keys, self.key_prefix)  # HashClient's errors
+            client = self.clients[self.hasher.get_node(key)]
+            placement = self._placement
+            if len(placement) >= PLACEMENT_MEMO:
+                placement.clear()
+            placement[key] = client
+        return client
+
+    def quick(self, cmd: str, key: Any, default: Any, *args: Any) -> Any:
+        """``cmd(key, *args)`` on the key's server: what ``_run_cmd`` does, without its layers
+        while the server's breaker is closed (the general path takes over otherwise)."""
+        client = self._only or self._get_client(key)
+        breaker = self.breakers.get(client.server) if self.breakers else None
+        windows = self.windows
+        if (self.ignore_exc or (breaker is not None and (breaker._open_until or breaker._count))
+                or (windows is not None and windows._states)):
+            return self._safely_run_func(client, getattr(client, cmd), default, key, *args)
+        try:
+            return getattr(client, cmd)(key, *args)
+        except STALE_CONNECTION:
+            if cmd not in REPEATABLE:
+                if breaker is not None:
+                    breaker.failure(MemcacheUnexpectedCloseError())
+                self._check_reachable(client)
+                raise
+            _drop_idle_connections(client)
+            return self._safely_run_func(client, getattr(client, cmd), default, key, *args)
+        except SERVER_FAILURES as exc:
+            if breaker is not None:
+                breaker.failure(exc)
+            self._note_failure(client, exc)
+            raise
+
+    # The commands the backend uses, through quick() (HashClient's signatures).
+    def get(self, key: Any, default: Any = None, **kwargs: Any) -> Any:
+        only = self._only
+        windows = self.windows
+        if only is None or kwargs or self.breakers or self.ignore_exc or (windows is not None and windows._states):
+            if kwargs:
+                return super().get(key, default, **kwargs)
+            return self.quick("get", key, default, default)
+        try:  # quick(), inlined for one server without a breaker
+            return only.get(key, default)
+        except STALE_CONNECTION:
+            _drop_idle_connections(only)
+            return self.quick("get", key, default, default)
+        except OSError as exc:
+            self._note_failure(only, exc)
+            raise
+
+    def _quick_command(cmd: str) -> Any:  # noqa: N805 - builds the class body's methods
+        repeatable = cmd in REPEATABLE
+
+        def method(self: FailFastHashClient, key: Any, *args: Any, **kwargs: Any) -> Any:
+            if kwargs:
+                return getattr(HashClient, cmd)(self, key, *args, **kwargs)
+            only = self._only
+            windows = self.windows
+            if (only is None or self.breakers or self.ignore_exc or not isinstance(only, QuickPool)
+                    or (windows is not None and windows._states)):
+                return self.quick(cmd, key, False, *args)
+            try:  # quick(), inlined for one pooled server without a breaker
+                return only._call(cmd, (key, *args))
+            except STALE_CONNECTION:
+                _drop_idle_connections(only)
+                if not repeatable:
+                    self._check_reachable(only)
+                    raise
+                return self.quick(cmd, key, False, *args)
+            except OSError as exc:
+                self._note_failure(only, exc)
+                raise
+
+        method.__name__ = cmd
+        return method
+
+    for _cmd in ("set", "add", "delete", "incr", "decr", "touch"):
+        locals()[_cmd] = _quick_command(_cmd)
+    del _cmd, _quick_command
+
+    def get_many(self, keys: Any, gets: bool = False, *args: Any, **kwargs: Any) -> Any:
+        only = self._only
+        windows = self.windows
+        if (only is None or gets or args or kwargs or self.ignore_exc or self.breakers
+                or (windows is not None and windows._states)):
+            return super().get_many(keys, gets, *args, **kwargs)
+        try:
+            return only.get_many(keys)
+        except STALE_CONNECTION:
+            _drop_idle_connections(only)
+            return super().get_many(keys, gets)
+        except OSError as exc:
+            self._note_failure(only, exc)
+            raise
+
+    get_multi = get_many
+
+    def set_many(self, values: Any, *args: Any, **kwargs: Any) -> Any:
+        only = self._only
+        windows = self.windows
+        if only is None or kwargs or self.ignore_exc or self.breakers or (windows is not None and windows._states):
+            return super().set_many(values, *args, **kwargs)
+        try:
+            return list(only.set_many(values, *args))
+        except STALE_CONNECTION:
+            _drop_idle_connections(only)
+            return super().set_many(values, *args)
+        except OSError as exc:
+            self._note_failure(only, exc)
+            raise
+
+    set_multi = set_many
+
+    # -- failures, off the fast paths ---------------------------------------------------------
+    def _note_failure(self, client: Any, exc: BaseException) -> None:
+        """A fast path's server failure: it opens the server's retry window (window.py)."""
+        if self.windows is not None and isinstance(exc, OSError):
+            self.windows.failed(client.server, exc)
+
+    def _check_reachable(self, client: Any) -> None:
+        """After a stale connection, for a command that is not sent twice: a server that is gone
+        raises the socket error Django's backend (a new connection per request) would have."""
+        try:
+            _raise_if_unreachable(client)
+        except OSError as exc:
+            self._note_failure(client, exc)
+            raise
 
     def _safely_run_func(self, client: Any, func: Any, default_val: Any, *args: Any, **kwargs: Any) -> Any:
         if self.windows is not None:
@@ -109,9 +356,7 @@ class FailFastHashClient(HashClient):  # type: ignore[misc]
             windows.failed(server, exc)
             if dead and alone:
                 raise MemcacheError("All servers seem to be down right now") from exc
-            if dead:
-                return default_val
-            if self.ignore_exc:
+            if dead or self.ignore_exc:
                 return default_val
             raise
         except Exception:
@@ -161,6 +406,10 @@ def _drop_idle_connections(client: Any) -> None:
     Connections in use by other threads are left to fail (and be dropped) on their own.
     A plain Client (use_pooling=False) already closed its one socket.
     """
+    if isinstance(client, QuickPool):
+        for idle in list(client.idle):
+            idle.close()  # each reconnects at its next use
+        return
     pool = getattr(client, "client_pool", None)
     if pool is None or not hasattr(pool, "_free_objs"):
         return
