@@ -12,6 +12,7 @@ from typing import Any
 from . import resilience
 from .families import LIBRARY, Backend
 from .findings import ERROR, UNKNOWN, WARNING, Finding
+from .local import TIMED_LOCAL_CACHE
 from .spec import Option, Spec
 from .values import int_coercible
 
@@ -45,5 +46,5 @@ def in_process_spec(family: str) -> Spec:
 
 
 LOCMEM = in_process_spec("locmem")
-FILEBASED = in_process_spec("filebased")
+FILEBASED = in_process_spec("filebased").extend(TIMED_LOCAL_CACHE)
 DUMMY = in_process_spec("dummy")

@@ -39,6 +39,7 @@ class RedisCache(AltCache, FastKeysMixin, DjangoRedisCache):
         self._topology = options.topology_of(server, parsed)
         self._clear_prefix_only = parsed[options.CLEAR_PREFIX_ONLY]
         self._serializer = parsed[options.SERIALIZER]
+        self._local = parsed[options.REDIS_LOCAL_CACHE]  # None: no local tier, nothing wrapped
         self._class = RedisCacheClient
         self._options = params.get("OPTIONS") or {}  # Django's attribute (read by code written for Django)
         self._init_fast_keys()
@@ -47,7 +48,12 @@ class RedisCache(AltCache, FastKeysMixin, DjangoRedisCache):
 
     @cached_property
     def _cache(self) -> RedisCacheClient:
-        return self._class(self._servers, self._topology, self._serializer)
+        client = self._class(self._servers, self._topology, self._serializer)
+        if self._local is None:
+            return client
+        from django_altcache.local.redis import wrap
+
+        return wrap(client, self._local, self)  # type: ignore[return-value]  # the client's API, tiered
 
     def servers_description(self) -> list[str]:
         return [pools.public_url(url) for url in self._servers]
