@@ -263,11 +263,15 @@ class TieredClient:
         self._store.invalidate_many(keys)
 
     # -- reads: hits ---------------------------------------------------------------------
+    # A hit: the entry is fresh, its channel is live, and what the server sent has been applied
+    # (catch_up, at most every millisecond per channel; it may drop this very entry).
     def get(self, key: Any, default: Any) -> Any:
         entry = self._entries.get(key)
         if entry is not None:
             now = _monotonic()
-            if now < entry[2] and now < entry[3].lease_until:
+            if now >= entry[3].check_at:
+                entry = self._entries.get(key) if entry[3].catch_up(now) else None
+            if entry is not None and now < entry[2] and now < entry[3].lease_until:
                 payload = entry[0]
                 if entry[1]:
                     return default if payload is MISSING else payload
@@ -278,7 +282,9 @@ class TieredClient:
         entry = self._entries.get(key)
         if entry is not None:
             now = _monotonic()
-            if now < entry[2] and now < entry[3].lease_until:
+            if now >= entry[3].check_at:
+                entry = self._entries.get(key) if entry[3].catch_up(now) else None
+            if entry is not None and now < entry[2] and now < entry[3].lease_until:
                 payload = entry[0]
                 if entry[1]:
                     return default if payload is MISSING else payload
@@ -293,6 +299,8 @@ class TieredClient:
         now = _monotonic()
         for made, key in key_map.items():
             entry = entries.get(made)
+            if entry is not None and now >= entry[3].check_at:
+                entry = entries.get(made) if entry[3].catch_up(now) else None
             if entry is not None and now < entry[2] and now < entry[3].lease_until:
                 payload = entry[0]
                 if not entry[1]:
@@ -329,7 +337,9 @@ class TieredClient:
         entry = self._entries.get(key)
         if entry is not None:
             now = _monotonic()
-            if now < entry[2] and now < entry[3].lease_until:
+            if now >= entry[3].check_at:
+                entry = self._entries.get(key) if entry[3].catch_up(now) else None
+            if entry is not None and now < entry[2] and now < entry[3].lease_until:
                 return entry[0] is not MISSING
         return None
 

@@ -50,6 +50,10 @@ class _Always:
 
     __slots__ = ()
     lease_until = math.inf
+    check_at = math.inf
+
+    def catch_up(self, now: float) -> bool:
+        return True
 
 
 ALWAYS: Any = _Always()

@@ -31,6 +31,7 @@ Why this shape (see docs/local-cache.md for the user's view):
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
 from collections import deque
@@ -46,6 +47,7 @@ _PUSH = object()  # what the push handler returns, so the loop can tell a push f
 BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 1.0
 LOG_EVERY = 30.0  # seconds between two warnings about one channel that cannot connect
+CATCH_UP = 0.001  # a thread serving hits applies pending messages itself at least this often
 
 
 class ChannelLost(Exception):
@@ -62,7 +64,16 @@ def minimal_prefixes(prefixes: Sequence[str]) -> tuple[str, ...]:
 
 
 class Channel:
-    """Invalidations from one server into ``store``; ``lease_until`` says whether to trust them."""
+    """Invalidations from one server into ``store``; ``lease_until`` says whether to trust them.
+
+    Two kinds of threads apply the server's messages, one at a time (``_lock``): the channel's
+    own thread, woken by the socket, and any thread about to serve a hit, at most every
+    ``CATCH_UP`` seconds per channel (``catch_up``). The second matters when the process is busy:
+    a thread serving hits in a loop holds the GIL, and the channel's thread, woken by a message,
+    may wait for it (5 ms switch interval) or for a CPU much longer; the thread serving the hit
+    applies the message itself instead (a ``poll`` of the socket, about a microsecond, per
+    millisecond of hits).
+    """
 
     def __init__(self, name: str, connect: Callable[[], Any], prefixes: Sequence[str], store: LocalStore,
                  lease: float, *, silence: float | None = None) -> None:
@@ -73,12 +84,17 @@ class Channel:
         self.lease = lease
         self.interval = lease / 4
         self.silence = silence if silence is not None else max(2 * lease, 1.0)
-        # Read by every hit: a plain float attribute, replaced whole.
+        # Read by every hit: plain float attributes, replaced whole.
         self.lease_until = 0.0
+        self.check_at = 0.0  # a hit on or after this first calls catch_up()
         self.address: Any = None  # the server the current connection reached (None when down)
         self.epoch = 0  # bumped at each new connection
         self.connects = 0
         self.losses = 0
+        self._conn: Any = None  # the live connection, only touched under _lock
+        self._probe: Any = None  # poll object on its socket, for catch_up (under _lock)
+        self._outstanding: deque[float] = deque()  # send times of unanswered PINGs
+        self._lock = threading.Lock()
         self._live_since_flush = False
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,7 +120,8 @@ class Channel:
 
     def close(self, timeout: float = 5.0) -> None:
         self._closed.set()
-        self._drop()
+        with self._lock:
+            self._lost()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -114,6 +131,7 @@ class Channel:
         self._closed.set()
         self.lease_until = 0.0
         self.address = None
+        self._conn = self._probe = None
 
     def wait_live(self, timeout: float) -> bool:
         """Start the channel and wait (bounded) until it serves hits; for tests and warm-up."""
@@ -123,6 +141,25 @@ class Channel:
             if time.monotonic() > deadline or self._closed.is_set():
                 return False
             time.sleep(0.005)
+        return True
+
+    # -- called by hits ------------------------------------------------------------------------
+    def catch_up(self, now: float) -> bool:
+        """Apply what the server sent and nobody applied yet. False when another thread is doing
+        it right now: the caller does not serve this hit (it reads from the server instead)."""
+        lock = self._lock
+        if not lock.acquire(False):
+            return False
+        try:
+            probe = self._probe
+            if probe is not None and probe.poll(0):
+                self._drain(self._conn)
+            self.check_at = now + CATCH_UP
+        except Exception as exc:  # noqa: BLE001 - the connection broke under us: stop trusting it
+            self._lost()
+            self._log_loss(exc)
+        finally:
+            lock.release()
         return True
 
     # -- the thread ----------------------------------------------------------------------------
@@ -138,7 +175,9 @@ class Channel:
                 if not self._closed.is_set():
                     self._log_loss(exc)
             finally:
-                self._drop()
+                with self._lock:
+                    if self._conn is conn:
+                        self._lost()
                 if conn is not None:
                     try:
                         conn.disconnect()
@@ -149,13 +188,11 @@ class Channel:
 
     def _open(self) -> Any:
         conn = self._connect()
+        conn.connect()
         parser = getattr(conn, "_parser", None)
         if parser is None or not hasattr(parser, "set_invalidation_push_handler"):
             raise RuntimeError("this redis-py connection cannot receive RESP3 push messages")
         parser.set_invalidation_push_handler(self._on_push)
-        conn.connect()
-        # set again: connect() may build a fresh parser reader
-        conn._parser.set_invalidation_push_handler(self._on_push)
         args: list[Any] = ["CLIENT", "TRACKING", "ON", "BCAST"]
         for prefix in self.prefixes:
             args += ["PREFIX", prefix]
@@ -163,44 +200,58 @@ class Channel:
         reply = conn.read_response()
         if reply not in (b"OK", "OK"):
             raise ChannelLost(f"CLIENT TRACKING answered {reply!r}")
-        self.address = address_of(conn)
-        self.epoch += 1
-        self.connects += 1
+        probe = select.poll()
+        probe.register(conn._sock.fileno(), select.POLLIN)
+        with self._lock:
+            self._conn, self._probe = conn, probe
+            self._outstanding.clear()
+            self.address = address_of(conn)
+            self.epoch += 1
+            self.connects += 1
         return conn
 
     def _serve(self, conn: Any) -> None:
-        lease, interval = self.lease, self.interval
-        outstanding: deque[float] = deque()
+        waiter = select.poll()  # the thread's own: poll objects refuse concurrent use
+        waiter.register(conn._sock.fileno(), select.POLLIN)
+        interval, monotonic, closed, lock = self.interval, time.monotonic, self._closed, self._lock
+        outstanding = self._outstanding
         next_ping = 0.0
-        monotonic = time.monotonic
-        closed = self._closed
         while not closed.is_set():
             now = monotonic()
-            if now >= next_ping and not outstanding:
-                conn.send_command("PING", check_health=False)
-                outstanding.append(now)
-                next_ping = now + interval
-            if outstanding and now - outstanding[0] > self.silence:
-                raise ChannelLost(f"no reply to a PING for {self.silence:.1f} s")
-            wait = max(0.0, min(next_ping - now, interval)) if not outstanding else interval / 4
-            if not conn.can_read(timeout=wait):
+            with lock:
+                if self._conn is not conn:
+                    raise ChannelLost("the connection failed in another thread")
+                if now >= next_ping and not outstanding:
+                    conn.send_command("PING", check_health=False)
+                    outstanding.append(now)
+                    next_ping = now + interval
+                elif outstanding and now - outstanding[0] > self.silence:
+                    raise ChannelLost(f"no reply to a PING for {self.silence:.1f} s")
+            wait = interval / 4 if outstanding else max(0.0, min(next_ping - now, interval))
+            if waiter.poll(wait * 1000):
+                with lock:
+                    if self._conn is not conn:
+                        raise ChannelLost("the connection failed in another thread")
+                    self._drain(conn)
+
+    # -- applying messages (under _lock) ----------------------------------------------------
+    def _drain(self, conn: Any) -> None:
+        """Every complete message the connection has: invalidations, PONGs."""
+        outstanding = self._outstanding
+        while conn.can_read(timeout=0):
+            reply = conn.read_response(push_request=True)
+            if reply is _PUSH:
                 continue
-            while True:
-                reply = conn.read_response(push_request=True)
-                if reply is _PUSH:
-                    pass
-                elif reply in PONG and outstanding:
-                    sent = outstanding.popleft()
-                    if self.lease_until and monotonic() >= self.lease_until:
-                        # Unheard from for longer than the lease: what was served from memory so
-                        # far was within bounds, but the server may since have been replaced.
-                        self.store.flush()
-                    self.lease_until = sent + lease
-                    self._live_since_flush = True
-                else:
-                    raise ChannelLost(f"unexpected reply {reply!r}")
-                if not conn.can_read(timeout=0):
-                    break
+            if reply in PONG and outstanding:
+                sent = outstanding.popleft()
+                if self.lease_until and time.monotonic() >= self.lease_until:
+                    # Unheard from for longer than the lease: what was served from memory so
+                    # far was within bounds, but the server may since have been replaced.
+                    self.store.flush()
+                self.lease_until = sent + self.lease
+                self._live_since_flush = True
+            else:
+                raise ChannelLost(f"unexpected reply {reply!r}")
 
     def _on_push(self, message: Any) -> Any:
         """``[b"invalidate", [key, ...]]``, or ``[b"invalidate", None]`` after FLUSHDB/FLUSHALL."""
@@ -212,10 +263,11 @@ class Channel:
                 key.decode("utf-8", "surrogateescape") if isinstance(key, bytes) else key for key in keys)
         return _PUSH
 
-    def _drop(self) -> None:
-        """Not listening any more: no further hit, then nothing left to hit."""
+    def _lost(self) -> None:
+        """Not listening any more (under _lock): no further hit, then nothing left to hit."""
         self.lease_until = 0.0
         self.address = None
+        self._conn = self._probe = None
         if self._live_since_flush:
             self._live_since_flush = False
             self.losses += 1
