@@ -99,6 +99,16 @@ class RedisTier:
             channel.start()
         return channel
 
+    def start(self) -> None:
+        """Open the channel of every server reads may go to, so the first reads can be kept."""
+        client = self._client
+        if client._cluster:
+            for node in client._leader.get_primaries():
+                self.channel((node.host, node.port))
+        else:
+            for index in range(len(client._servers) if client._replicated else 1):
+                self.channel(index)
+
     def channels(self) -> list[Channel]:
         return list(self._channels.values())
 
@@ -126,6 +136,11 @@ class RedisTier:
         """Every channel opened so far serves hits (bounded wait): for tests and warm-up."""
         deadline = _monotonic() + timeout
         return all(channel.wait_live(max(0.0, deadline - _monotonic())) for channel in self.channels())
+
+    def synced(self, timeout: float = 10.0) -> bool:
+        """Every write the servers made before this call has been applied (see Channel.synced)."""
+        deadline = _monotonic() + timeout
+        return all(channel.synced(max(0.0, deadline - _monotonic())) for channel in self.channels())
 
     def close(self) -> None:
         self.defunct = True
@@ -159,7 +174,9 @@ def tier_for(client: Any, settings: RedisLocalSettings, prefixes: tuple[str, ...
 
 
 def wrap(client: Any, settings: RedisLocalSettings, cache: Any) -> TieredClient:
-    return TieredClient(client, tier_for(client, settings, server_prefixes(cache, settings.prefixes)))
+    tier = tier_for(client, settings, server_prefixes(cache, settings.prefixes))
+    tier.start()
+    return TieredClient(client, tier)
 
 
 # -- fetching a value and its TTL on a known connection ------------------------------------

@@ -48,6 +48,7 @@ BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 1.0
 LOG_EVERY = 30.0  # seconds between two warnings about one channel that cannot connect
 CATCH_UP = 0.001  # a thread serving hits applies pending messages itself at least this often
+CATCH_UP_WAIT = 0.002  # how long it waits for another thread applying them
 
 
 class ChannelLost(Exception):
@@ -143,12 +144,25 @@ class Channel:
             time.sleep(0.005)
         return True
 
+    def synced(self, timeout: float) -> bool:
+        """Wait (bounded) until a heartbeat sent after this call is answered: every write the
+        server made before the call has then been applied here. For tests and benchmarks."""
+        asked = time.monotonic()
+        deadline = asked + timeout
+        while self.lease_until - self.lease <= asked:
+            if time.monotonic() > deadline or self._closed.is_set():
+                return False
+            time.sleep(0.002)
+        return True
+
     # -- called by hits ------------------------------------------------------------------------
     def catch_up(self, now: float) -> bool:
         """Apply what the server sent and nobody applied yet. False when another thread is doing
         it right now: the caller does not serve this hit (it reads from the server instead)."""
         lock = self._lock
-        if not lock.acquire(False):
+        # Another thread applying messages is done within microseconds; a thread stuck in a
+        # read of a half-received message is not waited for: this hit is not served.
+        if not lock.acquire(True, CATCH_UP_WAIT):
             return False
         try:
             probe = self._probe
