@@ -18,8 +18,8 @@ one). Reads that fail (server down) are counted, not recorded. Clocks: ``time.mo
 which is CLOCK_MONOTONIC, one clock for every process on Linux.
 
 Staleness of write i = (start of the last read that returned a value < i) - (ack of i), when
-positive. A *stale read* is one that returned v while a write > v had been acknowledged more than
-``slack`` earlier.
+positive (``Report.staleness_ms``). A *stale read* returned v while a write > v had been
+acknowledged more than a given slack earlier (``Report.stale_reads``).
 """
 
 from __future__ import annotations
@@ -90,12 +90,16 @@ def _writer_client(config: Config) -> Callable[[int], None]:
     else:
         client = redis.Redis.from_url(config.writer_url or config.location, **timeouts)
 
+    replicated = [bool(config.wait_replicas)]
+
     def write(value: int) -> None:
         client.set(made, value)
-        if config.wait_replicas:
-            acked = client.execute_command("WAIT", config.wait_replicas, 2000)
-            if int(acked) < config.wait_replicas:
-                raise redis.ConnectionError(f"WAIT: {acked} replica(s)")
+        if replicated[0]:
+            # While the leader has its replica, a write counts once the replica has it, so a
+            # failover cannot take an acknowledged write back. Once the replica is gone (the
+            # failover happened: this is the new leader, alone), writes count as they are.
+            if int(client.execute_command("WAIT", config.wait_replicas, 200)) < config.wait_replicas:
+                replicated[0] = False
 
     return write
 
@@ -186,48 +190,50 @@ def reader(config: Config) -> None:
 @dataclass
 class Report:
     writes: int
+    acks: list[float]
+    segments: list[list[float]]
     reads: int
     read_errors: int
     write_failures: int
-    staleness_ms: list[float]  # per write, 0 when no read after its ack returned an older value
-    stale_reads: int  # segments violating the slack
-    went_back: int  # a value lower than one read before it
-    worst: list[tuple[int, float]]  # (write, ms) of the stalest writes
-    slack_ms: float
-    finished: bool
     store: dict[str, int]
     channels: list[dict[str, int]]
 
+    @property
+    def finished(self) -> bool:
+        return bool(self.segments) and self.segments[-1][0] == self.writes
+
+    @property
+    def staleness_ms(self) -> list[float]:
+        """Per write: how long after its acknowledgement a read still returned an older value."""
+        result = []
+        for index, ack in enumerate(self.acks):
+            write = index + 1
+            last_older = max((seg[2] for seg in self.segments if seg[0] < write), default=None)
+            result.append(max(0.0, (last_older - ack) * 1000) if last_older is not None else 0.0)
+        return result
+
+    def stale_reads(self, slack_ms: float) -> int:
+        """Runs of reads that returned v while a write > v had been acknowledged more than
+        ``slack_ms`` earlier (a segment is a run of reads of one value)."""
+        slack = slack_ms / 1000
+        return sum(1 for value, _, last in self.segments
+                   if int(value) < len(self.acks) and last - self.acks[int(value)] > slack)
+
+    @property
+    def went_back(self) -> int:
+        return sum(1 for before, after in zip(self.segments, self.segments[1:]) if after[0] < before[0])
+
     def pct(self, p: float) -> float:
         data = sorted(self.staleness_ms)
-        if not data:
-            return 0.0
-        return data[min(len(data) - 1, int(round(p / 100 * (len(data) - 1))))]
+        return data[min(len(data) - 1, int(round(p / 100 * (len(data) - 1))))] if data else 0.0
 
     def summary(self) -> str:
         data = self.staleness_ms
-        return (f"{self.writes} writes, {self.reads} reads ({self.read_errors} failed), staleness per write: "
-                f"median {statistics.median(data) if data else 0:.3f} ms, p99 {self.pct(99):.3f} ms, "
-                f"max {max(data, default=0):.3f} ms; reads staler than {self.slack_ms:g} ms: {self.stale_reads}; "
-                f"went back: {self.went_back}; channels {self.channels}; store {self.store}")
-
-
-def analyse(acks: list[float], segments: list[list[float]], *, slack_ms: float = 5.0) -> tuple[list[float], int, int, list[tuple[int, float]]]:
-    """(staleness per write in ms, stale segments, values that went back, the worst writes)."""
-    slack = slack_ms / 1000
-    staleness = []
-    for index, ack in enumerate(acks):
-        write = index + 1
-        last_older = max((seg[2] for seg in segments if seg[0] < write), default=None)
-        staleness.append(max(0.0, (last_older - ack) * 1000) if last_older is not None else 0.0)
-    stale = 0
-    for value, _, last in segments:
-        newer = int(value)  # acks[newer] is the ack of write value + 1
-        if newer < len(acks) and last - acks[newer] > slack:
-            stale += 1
-    went_back = sum(1 for before, after in zip(segments, segments[1:]) if after[0] < before[0])
-    worst = sorted(((i + 1, s) for i, s in enumerate(staleness)), key=lambda item: -item[1])[:5]
-    return staleness, stale, went_back, worst
+        return (f"{self.writes} writes ({self.write_failures} failed attempts), {self.reads} reads "
+                f"({self.read_errors} failed); staleness per write: median {statistics.median(data):.3f} ms, "
+                f"p99 {self.pct(99):.3f} ms, max {max(data):.3f} ms; read runs staler than 5 ms: "
+                f"{self.stale_reads(5)}, than 50 ms: {self.stale_reads(50)}; went back: {self.went_back}; "
+                f"channels {self.channels}; store {self.store}")
 
 
 # -- orchestration ---------------------------------------------------------------------------
@@ -263,7 +269,7 @@ def wait_progress(config: Config, count: int, timeout: float = 60.0) -> None:
         time.sleep(0.002)
 
 
-def run(config: Config, disrupt: Callable[[Config], None] | None = None, *, slack_ms: float = 5.0) -> Report:
+def run(config: Config, disrupt: Callable[[Config], None] | None = None) -> Report:
     with tempfile.TemporaryDirectory(prefix="altcache-coherence-") as workdir:
         config.workdir = workdir
         config_path = Path(workdir) / "config.json"
@@ -295,10 +301,8 @@ def run(config: Config, disrupt: Callable[[Config], None] | None = None, *, slac
                     proc.stdout.close()
         wrote = json.loads(config.path("writer.json").read_text())
         read = json.loads(config.path("reader.json").read_text())
-    staleness, stale, went_back, worst = analyse(wrote["acks"], read["segments"], slack_ms=slack_ms)
-    finished = bool(read["segments"]) and read["segments"][-1][0] == config.writes
-    return Report(config.writes, read["reads"], read["errors"], wrote["failures"], staleness, stale, went_back,
-                  worst, slack_ms, finished, read["store"], read["channels"])
+    return Report(config.writes, wrote["acks"], read["segments"], read["reads"], read["errors"], wrote["failures"],
+                  read["store"], read["channels"])
 
 
 def main(argv: list[str]) -> None:
