@@ -173,10 +173,24 @@ def tier_for(client: Any, settings: RedisLocalSettings, prefixes: tuple[str, ...
     return TIERS.get(key, lambda: RedisTier(client, settings, prefixes), stale=lambda tier: tier.defunct)
 
 
+# Instances are made per thread (and per task under ASGI): finding the tier again from the
+# same OPTIONS dict (parsed once per dict, see conf/spec.py) costs a dict lookup, not the pool keys.
+_BY_CACHE: ProcessRegistry[tuple[Any, RedisTier]] = ProcessRegistry()
+
+
 def wrap(client: Any, settings: RedisLocalSettings, cache: Any) -> TieredClient:
+    parsed = cache._parsed
+    key = (id(parsed), tuple(client._servers), cache.key_prefix, cache.version, cache.key_func,
+           type(cache).make_key, type(client._serializer))
+    found = _BY_CACHE.get(key, lambda: (parsed, _tier(client, settings, cache)),
+                          stale=lambda value: value[0] is not parsed or value[1].defunct)
+    return TieredClient(client, found[1])
+
+
+def _tier(client: Any, settings: RedisLocalSettings, cache: Any) -> RedisTier:
     tier = tier_for(client, settings, server_prefixes(cache, settings.prefixes))
     tier.start()
-    return TieredClient(client, tier)
+    return tier
 
 
 # -- fetching a value and its TTL on a known connection ------------------------------------
@@ -376,11 +390,17 @@ class TieredClient:
         return self._inner._read_order() if self._replicated else [0]
 
     def _channel(self, where: Any) -> Channel | None:
-        """The live channel of ``where``, or None (then: read through, keep nothing)."""
+        """The live channel of ``where``, or None (then: read through, keep nothing).
+
+        What the server already sent is applied first: after this process's own write, the
+        server's report of it is usually waiting, and applied later it would withdraw the fill
+        about to start (a second miss for nothing)."""
         if self._tier.defunct:
             self._rebind()
         channel = self._tier.channel(where)
-        return channel if _monotonic() < channel.lease_until else None
+        now = _monotonic()
+        channel.catch_up(now)
+        return channel if now < channel.lease_until else None
 
     def _fill(self, key: Any, default: Any) -> Any:
         if not self._kept(key):
