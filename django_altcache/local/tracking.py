@@ -46,6 +46,7 @@ PONG = (b"PONG", "PONG")
 _PUSH = object()  # what the push handler returns, so the loop can tell a push from a reply
 BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 1.0
+REFUSED_BACKOFF = 30.0  # after the server refused (an error reply, not a network failure)
 LOG_EVERY = 30.0  # seconds between two warnings about one channel that cannot connect
 CATCH_UP = 0.001  # a thread serving hits applies pending messages itself at least this often
 CATCH_UP_WAIT = 0.002  # how long it waits for another thread applying them
@@ -188,6 +189,8 @@ class Channel:
             except Exception as exc:  # noqa: BLE001 - any failure means: not listening any more
                 if not self._closed.is_set():
                     self._log_loss(exc)
+                if _refused(exc):  # the server said no (an ACL, no CLIENT TRACKING): ask rarely
+                    backoff = REFUSED_BACKOFF
             finally:
                 with self._lock:
                     if self._conn is conn:
@@ -198,7 +201,7 @@ class Channel:
                     except Exception:  # noqa: BLE001 - it is gone either way
                         pass
             self._closed.wait(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
+            backoff = BACKOFF_FIRST if backoff >= REFUSED_BACKOFF else min(backoff * 2, BACKOFF_MAX)
 
     def _open(self) -> Any:
         conn = self._connect()
@@ -293,6 +296,12 @@ class Channel:
             self._last_log = now
             logger.warning("django_altcache: local cache: invalidation channel %s lost (%s: %s); local hits "
                            "are off until it reconnects", self.name, type(exc).__name__, exc)
+
+
+def _refused(exc: BaseException) -> bool:
+    import redis
+
+    return isinstance(exc, redis.ResponseError)
 
 
 def address_of(conn: Any) -> Any:
