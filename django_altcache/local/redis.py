@@ -9,7 +9,7 @@
   client uses, and keeps the value (or the fact that the key is absent) until the server reports a
   write, the key's own expiry, or the ``ttl`` cap; only if the connection reached the server the
   channel listens to (after a Sentinel failover the two may differ for a moment);
-- invalidates the keys of every write it passes on, before and after the write, so the process
+- invalidates the keys of every write it passes on once the write returns, so the process
   reads its own writes at once (the server's message for that write comes a little later).
 
 Everything else (``lock``, ``ttl``, ``scan_iter``, the client's internals read by ``RedisCache``)
@@ -648,53 +648,78 @@ class TieredClient:
                 result[missing[made]] = value
         return result, corrupt
 
-    # -- writes: invalidate this process's copies before and after ------------------------------
+    # -- writes: this process's copies go once the write is done ------------------------------
+    # After the write, not before: a read that runs while the write is in flight may return the
+    # old value either way; what matters is that none does once the write has returned. The
+    # invalidation withdraws the tokens of fills that may have read the old value, so they
+    # cannot store it (the server's report of the write comes a little later and does the same
+    # in every other process).
     def _write(self, keys: list[Any], call: Callable[..., Any], *args: Any) -> Any:
-        invalidate = self._store.invalidate_many
-        invalidate(keys)
         try:
             return call(*args)
         finally:
-            # A fill that fetched the old value while the write was in flight took its token
-            # before this: withdrawn here, so it cannot store what it read.
-            invalidate(keys)
+            self._store.invalidate_many(keys)
 
     async def _awrite(self, keys: list[Any], call: Callable[..., Any], *args: Any) -> Any:
-        invalidate = self._store.invalidate_many
-        invalidate(keys)
         try:
             return await call(*args)
         finally:
-            invalidate(keys)
+            self._store.invalidate_many(keys)
 
     def _flushing(self, call: Callable[..., Any], *args: Any) -> Any:
-        self._store.flush()
         try:
             return call(*args)
         finally:
             self._store.flush()
 
     async def _aflushing(self, call: Callable[..., Any], *args: Any) -> Any:
-        self._store.flush()
         try:
             return await call(*args)
         finally:
             self._store.flush()
 
+    # The single-key writes are spelled out: they are the write path's whole cost.
     def add(self, key: Any, value: Any, timeout: int | None) -> bool:
-        return self._write([key], self._inner.add, key, value, timeout)  # type: ignore[no-any-return]
+        try:
+            return self._inner.add(key, value, timeout)  # type: ignore[no-any-return]
+        finally:
+            self._store.invalidate(key)
 
     def set(self, key: Any, value: Any, timeout: int | None) -> None:
-        self._write([key], self._inner.set, key, value, timeout)
+        try:
+            self._inner.set(key, value, timeout)
+        finally:
+            self._store.invalidate(key)
 
     def touch(self, key: Any, timeout: int | None) -> bool:
-        return self._write([key], self._inner.touch, key, timeout)  # type: ignore[no-any-return]
+        try:
+            return self._inner.touch(key, timeout)  # type: ignore[no-any-return]
+        finally:
+            self._store.invalidate(key)
 
     def delete(self, key: Any) -> bool:
-        return self._write([key], self._inner.delete, key)  # type: ignore[no-any-return]
+        try:
+            return self._inner.delete(key)  # type: ignore[no-any-return]
+        finally:
+            self._store.invalidate(key)
 
     def incr(self, key: Any, delta: int) -> Any:
-        return self._write([key], self._inner.incr, key, delta)
+        try:
+            return self._inner.incr(key, delta)
+        finally:
+            self._store.invalidate(key)
+
+    def expire(self, key: Any, timeout: int | None) -> bool:
+        try:
+            return self._inner.expire(key, timeout)  # type: ignore[no-any-return]
+        finally:
+            self._store.invalidate(key)
+
+    def persist(self, key: Any) -> bool:
+        try:
+            return self._inner.persist(key)  # type: ignore[no-any-return]
+        finally:
+            self._store.invalidate(key)
 
     def move(self, old: Any, new: Any) -> bool:
         return self._write([old, new], self._inner.move, old, new)  # type: ignore[no-any-return]
@@ -706,12 +731,6 @@ class TieredClient:
         keys = list(keys)
         return self._write(keys, self._inner.delete_many, keys)  # type: ignore[no-any-return]
 
-    def expire(self, key: Any, timeout: int | None) -> bool:
-        return self._write([key], self._inner.expire, key, timeout)  # type: ignore[no-any-return]
-
-    def persist(self, key: Any) -> bool:
-        return self._write([key], self._inner.persist, key)  # type: ignore[no-any-return]
-
     def clear(self, pattern: str | None = None) -> bool:
         return self._flushing(self._inner.clear, pattern)  # type: ignore[no-any-return]
 
@@ -719,19 +738,46 @@ class TieredClient:
         return self._flushing(self._inner.delete_pattern, pattern, count)  # type: ignore[no-any-return]
 
     async def aadd(self, key: Any, value: Any, timeout: int | None) -> bool:
-        return await self._awrite([key], self._inner.aadd, key, value, timeout)  # type: ignore[no-any-return]
+        try:
+            return await self._inner.aadd(key, value, timeout)  # type: ignore[no-any-return]
+        finally:
+            self._store.invalidate(key)
 
     async def aset(self, key: Any, value: Any, timeout: int | None) -> None:
-        await self._awrite([key], self._inner.aset, key, value, timeout)
+        try:
+            await self._inner.aset(key, value, timeout)
+        finally:
+            self._store.invalidate(key)
 
     async def atouch(self, key: Any, timeout: int | None) -> bool:
-        return await self._awrite([key], self._inner.atouch, key, timeout)  # type: ignore[no-any-return]
+        try:
+            return await self._inner.atouch(key, timeout)  # type: ignore[no-any-return]
+        finally:
+            self._store.invalidate(key)
 
     async def adelete(self, key: Any) -> bool:
-        return await self._awrite([key], self._inner.adelete, key)  # type: ignore[no-any-return]
+        try:
+            return await self._inner.adelete(key)  # type: ignore[no-any-return]
+        finally:
+            self._store.invalidate(key)
 
     async def aincr(self, key: Any, delta: int) -> Any:
-        return await self._awrite([key], self._inner.aincr, key, delta)
+        try:
+            return await self._inner.aincr(key, delta)
+        finally:
+            self._store.invalidate(key)
+
+    async def aexpire(self, key: Any, timeout: int | None) -> bool:
+        try:
+            return await self._inner.aexpire(key, timeout)  # type: ignore[no-any-return]
+        finally:
+            self._store.invalidate(key)
+
+    async def apersist(self, key: Any) -> bool:
+        try:
+            return await self._inner.apersist(key)  # type: ignore[no-any-return]
+        finally:
+            self._store.invalidate(key)
 
     async def amove(self, old: Any, new: Any) -> bool:
         return await self._awrite([old, new], self._inner.amove, old, new)  # type: ignore[no-any-return]
@@ -742,12 +788,6 @@ class TieredClient:
     async def adelete_many(self, keys: Iterable[Any]) -> int:
         keys = list(keys)
         return await self._awrite(keys, self._inner.adelete_many, keys)  # type: ignore[no-any-return]
-
-    async def aexpire(self, key: Any, timeout: int | None) -> bool:
-        return await self._awrite([key], self._inner.aexpire, key, timeout)  # type: ignore[no-any-return]
-
-    async def apersist(self, key: Any) -> bool:
-        return await self._awrite([key], self._inner.apersist, key)  # type: ignore[no-any-return]
 
     async def aclear(self, pattern: str | None = None) -> bool:
         return await self._aflushing(self._inner.aclear, pattern)  # type: ignore[no-any-return]

@@ -133,6 +133,10 @@ class LocalStore:
 
     # -- invalidation ------------------------------------------------------------------------
     def invalidate(self, key: str) -> None:
+        # Nothing held and no fill in flight: nothing to do, and no lock. A fill that takes its
+        # token after this check asks the server after the write this invalidation is for.
+        if key not in self._pending and key not in self.entries:
+            return
         with self._lock:
             self._pending.pop(key, None)
             old = self.entries.pop(key, None)

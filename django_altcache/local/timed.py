@@ -3,8 +3,8 @@ database and file caches): ``OPTIONS["LOCAL_CACHE"] = {"ttl": seconds, ...}``.
 
 A value read is kept in process memory for up to ``ttl`` seconds (or the fraction of it the
 entry has left, as far as the tier can tell: it does not know the server's expiry, so ``ttl``
-should be short). This process's own writes invalidate its copies at once (before and after the
-write, with the fill tokens of ``store``); other processes' writes are seen when the copy
+should be short). This process's own writes invalidate its copies as soon as they return (with
+the fill tokens of ``store``); other processes' writes are seen when the copy
 expires: a read may be up to ``ttl`` seconds stale. That is the documented contract.
 
 It is a *variant* of the backend class (made once per class, like the guard's), chosen by
@@ -206,29 +206,27 @@ class TimedLocalMixin(BaseCache):
             return await super().ahas_key(key, version)
         return value is not MISSING
 
-    # -- writes: this process's copies go, before and after --------------------------------
+    # -- writes: this process's copies go once the write returns ------------------------------
     def _made(self, key: Any, version: Any) -> str:
         return self.make_key(key, version=version)
 
+    # After the write, not before (see local/redis.py): no read that starts once the write has
+    # returned gets the old value from here.
     def _write(self, keys: list[str], call: Callable[..., Any], *args: Any) -> Any:
-        invalidate = self._local_store.invalidate_many
-        invalidate(keys)
         token = _writing.set(True)
         try:
             return call(*args)
         finally:
             _writing.reset(token)
-            invalidate(keys)
+            self._local_store.invalidate_many(keys)
 
     async def _awrite(self, keys: list[str], call: Callable[..., Any], *args: Any) -> Any:
-        invalidate = self._local_store.invalidate_many
-        invalidate(keys)
         token = _writing.set(True)
         try:
             return await call(*args)
         finally:
             _writing.reset(token)
-            invalidate(keys)
+            self._local_store.invalidate_many(keys)
 
     def _versions(self, key: Any, delta: int, version: Any) -> list[str]:
         version = self.version if version is None else version
@@ -267,7 +265,6 @@ class TimedLocalMixin(BaseCache):
         self._write([self._made(key, version) for key in keys], super().delete_many, keys, version)
 
     def clear(self) -> None:
-        self._local_store.flush()
         try:
             super().clear()
         finally:
@@ -306,7 +303,6 @@ class TimedLocalMixin(BaseCache):
         await self._awrite([self._made(key, version) for key in keys], super().adelete_many, keys, version)
 
     async def aclear(self) -> None:
-        self._local_store.flush()
         try:
             await super().aclear()
         finally:
