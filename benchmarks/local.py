@@ -24,6 +24,7 @@ import asyncio
 import bisect
 import contextlib
 import itertools
+import os
 import pickle
 import random
 import statistics
@@ -335,14 +336,17 @@ def main(argv: list[str]) -> None:
                 f"`{VALUE!r}`: a local hit of a mutable value unpickles a fresh copy (copy-out, as locmem), "
                 "which is most of its cost. Regenerate: `python -m benchmarks.local`.\n"]
     for flavour in flavours:
+        load_before = os.getloadavg()[0]
         with _servers(flavour) as (server, persistent):
             version = _server_version(server.url)
             hot_results = hot(server.url, number, rounds)
             write_results = writes(server.url, max(100, number // 5), rounds)  # calls = number/5 x rounds
             zipf_rows = zipf(server.url, zipf_ops)
             reports = coherence(persistent)
+        load = f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs"
         sections += [
             f"## {version}\n",
+            f"_Machine {load}: CPU-bound rows (hits) scale with it._\n",
             table("Hot key (held locally)", hot_results, ours="tier", versus=["raw", "no tier"]),
             table("Writes and misses (median of per-call latencies, interleaved call by call)", write_results,
                   ours="tier", versus=["no tier"]),

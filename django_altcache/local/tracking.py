@@ -25,7 +25,8 @@ Why this shape (see docs/local-cache.md for the user's view):
 - On any error (disconnect, server restart, ``CLIENT KILL``, a PING unanswered for
   ``silence`` seconds) ``lease_until`` drops to 0 first (no further hit), then the store is
   flushed, then the thread reconnects with backoff; hits resume after the new connection's first
-  PONG. Writes the server made while nobody listened are thus never served from memory.
+  PONG. A hit served after the loss is seen (by the channel's thread, or by the hit itself when
+  ``CATCH_UP`` has passed) never returns a value the server replaced while nobody listened.
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ class Channel:
     """Invalidations from one server into ``store``; ``lease_until`` says whether to trust them.
 
     Two kinds of threads apply the server's messages, one at a time (``_lock``): the channel's
-    own thread, woken by the socket, and any thread about to serve a hit, at most every
-    ``CATCH_UP`` seconds per channel (``catch_up``). The second matters when the process is busy:
+    own thread, woken by the socket, and any thread about to serve a hit once ``CATCH_UP``
+    seconds have passed since the channel was last looked at (``catch_up``). The second matters when the process is busy:
     a thread serving hits in a loop holds the GIL, and the channel's thread, woken by a message,
     may wait for it (5 ms switch interval) or for a CPU much longer; the thread serving the hit
     applies the message itself instead (a ``poll`` of the socket, about a microsecond, per
