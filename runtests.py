@@ -7,7 +7,7 @@
     ./runtests.py --conformance-only   only the conformance step
     ./runtests.py redis -- -k ttl -x   anything after "--" goes to pytest
 
-Servers (redis-server, memcached, PostgreSQL 15, MariaDB) are started on 127.0.0.1 on
+Servers (redis-server, valkey-server, memcached, PostgreSQL 15, MariaDB) are started on 127.0.0.1 on
 free ports in temp dirs, their addresses exported as ALTCACHE_* variables, and always
 stopped at the end, on failures and on Ctrl-C too. A missing server binary makes its
 tests skip with an install hint, or fail when CI=true.
@@ -98,7 +98,7 @@ def main(argv: list[str]) -> int:
     groups = args.groups or list(GROUP_SERVICES)
     needed = sorted({svc for group in groups for svc in GROUP_SERVICES[group]})
     if not args.no_conformance and not args.groups:
-        needed = sorted(set(needed) | {"redis", "memcached", "postgres"})
+        needed = sorted(set(needed) | {"redis", "valkey", "memcached", "postgres"})
     signal.signal(signal.SIGTERM, _raise_interrupt)
 
     totals = {"passed": 0, "failed": 0, "skipped": 0}

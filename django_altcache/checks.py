@@ -20,6 +20,8 @@ Ids:
     W303  option with no effect given the other options or the LOCATION
     W304  a timeout turned off (a stalled server would block requests)
     W300  the OPTIONS could not be validated (a bug here; the check itself never raises)
+    W401  a cache writes django-altcache's tagged values (codecs) where an entry with Django's own
+          backend reads: Django's backend cannot decode them
 Backend-specific: W010 (filebased).
 """
 
@@ -117,4 +119,46 @@ def check_altcache_caches(app_configs: Any = None, **kwargs: Any) -> list[checks
         except Exception as exc:  # noqa: BLE001 - as above
             messages.append(checks.Error(f"CACHES[{alias!r}]: its backend check failed: {type(exc).__name__}: {exc}",
                                          obj=f"CACHES[{alias!r}]", id="django_altcache.E001"))
+    messages.extend(check_tagged_values_shared(settings.CACHES))
     return messages
+
+
+def _writes_tagged(params: Mapping[str, Any]) -> bool:
+    from .codecs.declared import COMPRESSOR, NAMES, SERIALIZER, SIGN_VALUES, WRITE_FORMAT
+
+    options = params.get("OPTIONS")
+    if not isinstance(options, Mapping) or not NAMES & set(options) or options.get(WRITE_FORMAT.name) == "django":
+        return False
+    return (options.get(SERIALIZER.name, "pickle") not in ("pickle", "django_redis.serializers.pickle.PickleSerializer")
+            or options.get(COMPRESSOR.name) not in (None, "django_redis.compressors.identity.IdentityCompressor")
+            or options.get(SIGN_VALUES.name) not in (None, False))
+
+
+def _where(params: Mapping[str, Any]) -> tuple[Any, ...]:
+    location = params.get("LOCATION", "")
+    return (repr(location), params.get("KEY_PREFIX", ""))
+
+
+def check_tagged_values_shared(entries: Mapping[str, Any]) -> list[checks.CheckMessage]:
+    """W401: one of our caches writes tagged values (docs/codecs.md) where an entry with Django's
+    own backend of the same kind, same LOCATION and KEY_PREFIX, reads them: Django's backend
+    cannot decode them (its get raises, or misses on pymemcache)."""
+    found: list[checks.CheckMessage] = []
+    identified = {alias: identify(str(params.get("BACKEND", ""))) for alias, params in entries.items()
+                  if isinstance(params, Mapping)}
+    for alias, backend in identified.items():
+        params = entries[alias]
+        if backend is None or not backend.ours or not _writes_tagged(params):
+            continue
+        readers = [other for other, theirs in identified.items()
+                   if theirs is not None and not theirs.ours and theirs.family == backend.family
+                   and _where(entries[other]) == _where(params)]
+        if readers:
+            names = ", ".join(f"CACHES[{other!r}]" for other in readers)
+            found.append(checks.Warning(
+                f"CACHES[{alias!r}]: values are written in django-altcache's tagged format (SERIALIZER, COMPRESSOR "
+                f"or SIGN_VALUES), which {names}, Django's own backend on the same location, cannot read",
+                hint="Use django-altcache's backend for those entries too, or set WRITE_FORMAT='django' here; "
+                     "see docs/codecs.md, 'Turning it off again'.",
+                obj=f"CACHES[{alias!r}]", id="django_altcache.W401"))
+    return found

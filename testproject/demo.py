@@ -3,6 +3,8 @@
 
     ./dev demo              a self-check: real requests through the site, a report, then exit
     ./dev demo --serve      the same, then runserver on http://127.0.0.1:8000/ until Ctrl-C
+    ./dev demo --load       --serve, plus a load generator and an outage drill (Redis killed
+                            and restarted every minute): watch http://127.0.0.1:8000/dashboard/
 
 redis-server, memcached and (when installed) PostgreSQL are started on 127.0.0.1, on free
 ports in temporary directories, and always stopped at the end. A server that is not
@@ -284,11 +286,38 @@ def self_check() -> int:
     return 1 if report.failures else 0
 
 
-def serve(port: int) -> None:
+def serve(port: int, load: bool = False, drill: tuple[float, float, float] = (25.0, 8.0, 60.0)) -> None:
     from django.core.management import call_command
 
     heading(f"Serving http://127.0.0.1:{port}/  (Ctrl-C stops the site and the servers)")
-    call_command("runserver", f"127.0.0.1:{port}", "--noreload", shutdown_message="Stopping.")
+    generator = None
+    if load:
+        import logging
+        import threading
+
+        logging.getLogger("django.server").setLevel(logging.WARNING)  # no line per generated request
+        from loadgen import LoadGenerator, wait_for_port
+
+        first, down, every = drill
+        generator = LoadGenerator(f"http://127.0.0.1:{port}", redis=SERVERS.get("redis"),
+                                  first_drill=first, drill_down=down, drill_every=every)
+
+        def start_when_listening() -> None:
+            wait_for_port("127.0.0.1", port)
+            generator.start()
+            print(f"  Load: ~{generator.rate:g} requests/s from {generator.threads} threads"
+                  + (f", Redis killed for {down:g} s every {every:g} s (first in {first:g} s)"
+                     if generator.redis else "")
+                  + f". Dashboard: http://127.0.0.1:{port}/dashboard/", flush=True)
+
+        threading.Thread(target=start_when_listening, daemon=True).start()
+    try:
+        call_command("runserver", f"127.0.0.1:{port}", "--noreload", shutdown_message="Stopping.")
+    finally:
+        if generator is not None:
+            generator.stop()
+            if generator.redis is not None and not generator.redis.process.running:
+                generator.redis.start()  # the stack stops it cleanly afterwards
 
 
 def close_connections() -> None:
@@ -308,6 +337,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--serve", action="store_true", help="after the self-check, run the site until Ctrl-C")
     parser.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
+    parser.add_argument("--load", action="store_true",
+                        help="with --serve implied: a load generator and an outage drill for /dashboard/")
+    parser.add_argument("--drill", default="25,8,60", metavar="FIRST,DOWN,EVERY",
+                        help="with --load: seconds before the first Redis kill, seconds down, seconds between "
+                             "drills (default 25,8,60)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     print(paint("django-altcache demo", "bold") + " — Django's cache API, on django-altcache's backends")
@@ -317,8 +351,11 @@ def main(argv: list[str]) -> int:
             stack.callback(close_connections)  # PostgreSQL's shutdown waits for its clients to leave
             set_up_django()
             status = self_check()
-            if args.serve:
-                serve(args.port)  # runserver exits through SystemExit on Ctrl-C; the stack still unwinds
+            if args.serve or args.load:
+                drill = tuple(float(part) for part in args.drill.split(","))
+                if len(drill) != 3:
+                    parser.error("--drill takes three numbers: FIRST,DOWN,EVERY")
+                serve(args.port, load=args.load, drill=drill)  # type: ignore[arg-type]  # runserver exits through SystemExit on Ctrl-C; the stack still unwinds
     except KeyboardInterrupt:
         return 130
     return status

@@ -42,3 +42,6 @@ if os.environ.get("ALTCACHE_MYSQL_PORT"):
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 LOGGING_CONFIG = None
+# pytest-django's live server wraps the site in a static-files handler built from this
+# when the server starts (the demo dashboard's browser test); unused otherwise.
+STATIC_URL = "/static/"

@@ -59,8 +59,21 @@ def encode_expiry(expiry: float | None) -> bytes:
     return pickle.dumps(expiry, PICKLE_PROTOCOL)
 
 
+def encode_value(value: object) -> bytes:
+    return zlib.compress(pickle.dumps(value, PICKLE_PROTOCOL))
+
+
 def encode(expiry: float | None, value: object) -> bytes:
     return encode_expiry(expiry) + zlib.compress(pickle.dumps(value, PICKLE_PROTOCOL))
+
+
+class _ExpiryUnpickler(pickle.Unpickler):
+    """The expiry header is a float, an int or None: it never names a class or a function,
+    so one that does is refused before anything runs (a planted file cannot execute code
+    through the header, whatever the codec settings)."""
+
+    def find_class(self, module: str, name: str) -> object:
+        raise pickle.UnpicklingError(f"the expiry header names {module}.{name}")
 
 
 def split(data: bytes) -> tuple[float | None, int]:
@@ -72,7 +85,7 @@ def split(data: bytes) -> tuple[float | None, int]:
         return None, 4
     stream = io.BytesIO(data)
     try:
-        expiry = pickle.load(stream)
+        expiry = _ExpiryUnpickler(stream).load()
     except Exception as exc:  # any garbage: pickle raises many types
         raise CorruptEntry(f"unreadable expiry header ({exc!r})") from exc
     if expiry is not None and not isinstance(expiry, (int, float)):
@@ -200,7 +213,6 @@ class DirState:
 
     count: int | None = None
     writes: int = 0
-    last_scan: float = 0.0
     scan_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def due(self, max_entries: int) -> bool:
@@ -209,7 +221,7 @@ class DirState:
         return self.writes >= rescan_every(max_entries)
 
     def scanned(self, count: int) -> None:
-        self.count, self.writes, self.last_scan = count, 0, time.monotonic()
+        self.count, self.writes = count, 0
 
     def wrote(self, is_new: bool) -> None:
         self.writes += 1

@@ -29,7 +29,11 @@ from typing import Any, ClassVar
 from django.core.cache.backends.base import BaseCache
 
 from django_altcache.conf import CacheConfigError, Parsed, Spec
+from django_altcache.codecs import Codec
+from django_altcache.codecs.declared import NAMES as CODEC_NAMES
+from django_altcache.codecs.declared import codec_of
 from django_altcache.conf.alias import guess_alias
+from django_altcache.conf.metrics import METRICS
 from django_altcache.conf.resilience import Resilience, resilience_of
 from django_altcache.local.timed import local_variant
 
@@ -74,17 +78,42 @@ class AltCache(BaseCache, metaclass=_Building):
                 target = guarded_variant(target)
         self = super().__new__(target)
         self._parsed = parsed
+        settings = parsed[METRICS]
+        if settings is not None:
+            self._attach_recorder(settings, location, params)
         return self
+
+    # -- metrics ---------------------------------------------------------------------------
+    _recorder: Any = None
+
+    def _attach_recorder(self, settings: Any, location: Any, params: Any) -> None:
+        """The alias's recorder (one per alias per process); serverless backends, which never
+        call ``_init_guard``, get a guard for the metrics alone here."""
+        from django_altcache.metrics import recorder_for
+
+        cls = type(self)
+        family = cls.spec.family
+        label = "memcached" if family in ("pymemcache", "pylibmc") else family  # django-prometheus' labels
+        alias = (guess_alias(location, params) if isinstance(params, dict) else None) or f"{family}:{location}"
+        self._recorder = recorder_for(alias, label, settings)
+        if cls.spec.serverless:
+            self._guard = Guard(f"{family} {location}", Resilience(), errors=(), make_error=RuntimeError,
+                                breakers=False, recorder=self._recorder)
 
     # -- the guard -------------------------------------------------------------------------
     @classmethod
     def needs_guard(cls, parsed: Parsed) -> bool:
         """Whether these options ask for anything the guard does (else: no wrapper at all)."""
-        return not cls.spec.serverless and resilience_of(parsed).active
+        return parsed[METRICS] is not None or (not cls.spec.serverless and cls.resilience_of(parsed).active)
+
+    @classmethod
+    def resilience_of(cls, parsed: Parsed) -> Resilience:
+        """The fail-soft and breaker settings of these options (a backend may add its own sources)."""
+        return parsed.derive(resilience_of)
 
     @property
     def resilience(self) -> Resilience:
-        return resilience_of(self._parsed)
+        return type(self).resilience_of(self._parsed)
 
     def _init_guard(self, name: str, *, errors: tuple[type[BaseException], ...],
                     make_error: Callable[[str], BaseException],
@@ -98,7 +127,16 @@ class AltCache(BaseCache, metaclass=_Building):
         if "_bare" not in type(self).__dict__:
             return
         self._guard = Guard(name, self.resilience, errors=errors, make_error=make_error, is_outage=is_outage,
-                            after_outage=after_outage, breakers=breakers)
+                            after_outage=after_outage, breakers=breakers, recorder=self._recorder)
+
+    # -- codecs ----------------------------------------------------------------------------
+    def _init_codec(self, location: Any, params: Any) -> Codec | None:
+        """The codec the OPTIONS ask for (SERIALIZER, COMPRESSOR, SIGN_VALUES...), or None for
+        Django's bytes; signed values are salted with the cache's alias."""
+        if not self._parsed.given & CODEC_NAMES:
+            return None
+        salt = guess_alias(location, params, first=True) or "default"
+        return codec_of(self._parsed, salt, params.get("OPTIONS"))
 
     # -- health ------------------------------------------------------------------------------
     def servers_description(self) -> list[str]:

@@ -65,3 +65,7 @@ class DummyCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
 
     def clear(self) -> None:
         pass
+
+    def server_stats(self) -> dict[str, Any]:
+        """Nothing is stored, so there is nothing to report."""
+        return {}

@@ -27,11 +27,9 @@ waits on another process's lock.
 from __future__ import annotations
 
 import os
-import pickle
 import random
 import stat
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from hashlib import md5
@@ -44,7 +42,9 @@ from django.core.cache.backends.filebased import FileBasedCache as DjangoFileBas
 
 from django_altcache.conf.common import FILEBASED
 
+from ..codecs import UnreadableValue, report_unreadable
 from . import _files
+from ._file_codec import value_codec
 from ._files import Busy, CorruptEntry
 from ._shared.keys import FastKeysMixin
 from ._shared.registry import ProcessRegistry
@@ -68,6 +68,8 @@ class FileBasedCache(AltCache, FastKeysMixin, DjangoFileBasedCache):
         self._init_fast_keys()
         self._prefix = os.path.join(self._dir, "")
         self._state = _state_for(self._dir)
+        self._codec = self._init_codec(dir, params)
+        self._encode_value, self._decode_value = value_codec(self._codec)
 
     def _key_to_file(self, key: Any, version: Any = None) -> str:
         made = self.make_and_validate_key(key, version=version)
@@ -94,13 +96,16 @@ class FileBasedCache(AltCache, FastKeysMixin, DjangoFileBasedCache):
 
     def _value(self, fname: str, data: bytes, offset: int, *, locked: bool) -> Any:
         try:
-            return _files.decode_value(data, offset)
+            return self._decode_value(data, offset)
         except CorruptEntry as exc:
             self._corrupt(fname, data, exc, locked=locked)
             return _MISSING
 
     def _corrupt(self, fname: str, data: bytes, exc: Exception, *, locked: bool) -> None:
-        logger.warning("Removing corrupt cache file %s (%d bytes): %s", fname, len(data), exc)
+        if isinstance(exc, UnreadableValue):  # the codec's: rate-limited (floods after a key change)
+            report_unreadable(f"file {self._dir}", fname, exc)
+        else:
+            logger.warning("Removing corrupt cache file %s (%d bytes): %s", fname, len(data), exc)
         self._drop(fname, data, locked=locked)
 
     def _drop(self, fname: str, seen: bytes, *, locked: bool) -> None:
@@ -151,7 +156,7 @@ class FileBasedCache(AltCache, FastKeysMixin, DjangoFileBasedCache):
             _files.release(fd)
 
     def _payload(self, value: Any, timeout: Any) -> bytes:
-        return _files.encode(self.get_backend_timeout(timeout), value)
+        return _files.encode_expiry(self.get_backend_timeout(timeout)) + self._encode_value(value)
 
     def _store(self, fname: str, data: bytes) -> None:
         try:
@@ -224,7 +229,7 @@ class FileBasedCache(AltCache, FastKeysMixin, DjangoFileBasedCache):
                 raise ValueError("Key '%s' not found" % key)
             new_value = value + delta
             # The expiry header is kept byte for byte: incr does not extend the entry's life.
-            body = zlib.compress(pickle.dumps(new_value, self.pickle_protocol))
+            body = self._encode_value(new_value)
             self._store(fname, data[:offset] + body)  # type: ignore[index]
             return new_value
 
@@ -329,6 +334,12 @@ class FileBasedCache(AltCache, FastKeysMixin, DjangoFileBasedCache):
 
     async def aclose(self, **kwargs: Any) -> None:
         self.close(**kwargs)
+
+    def server_stats(self) -> dict[str, Any]:
+        """Entries and bytes in the directory, for ``cachestats``."""
+        from django_altcache.metrics import server_stats
+
+        return server_stats.files(self._dir, self.cache_suffix)
 
     # -- system check -----------------------------------------------------------------
 

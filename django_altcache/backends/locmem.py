@@ -34,6 +34,7 @@ from django_altcache.conf.common import LOCMEM
 from ._shared.keys import FastKeysMixin
 from ._shared.twins import InlineAsyncMixin
 from .base import AltCache
+from ..codecs import UnreadableValue, report_unreadable
 
 # Per-process stores keyed by LOCATION, as in Django, so every thread's instance of
 # an alias (and any alias with the same LOCATION) sees the same data.
@@ -43,6 +44,15 @@ _locks: dict[str, Lock] = {}
 
 _AS_IS = frozenset({str, int, float, bool, type(None)})
 _MISSING: Any = object()
+
+
+def _encoder(codec: Any) -> Any:
+    encode = codec.encode
+
+    def dumps(value: Any, protocol: int) -> bytes:
+        return encode(value)  # type: ignore[no-any-return]
+
+    return dumps
 
 
 class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
@@ -55,17 +65,28 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
         self._cache = _caches.setdefault(name, OrderedDict())
         self._expire_info = _expire_info.setdefault(name, {})
         self._lock = _locks.setdefault(name, Lock())
+        # Instance attributes, as cheap to call as the module functions they default to.
+        # With a codec stored bytes are its tagged
+        # values; str/int/float/bool/None stay as they are, whatever the codec.
+        self._codec = codec = self._init_codec(name, params)
+        self._dumps = pickle.dumps if codec is None or not codec.writes else _encoder(codec)
+        self._loads = pickle.loads if codec is None else codec.decode
 
     def _pack(self, value: Any) -> Any:
         if type(value) in _AS_IS:
             return value
-        return pickle.dumps(value, self.pickle_protocol)
+        return self._dumps(value, self.pickle_protocol)
 
-    @staticmethod
-    def _unpack(stored: Any) -> Any:
+    def _unpack(self, stored: Any) -> Any:
         if type(stored) is bytes:
-            return pickle.loads(stored)
+            return self._loads(stored)
         return stored
+
+    def _unreadable(self, key: str, stored: bytes, exc: UnreadableValue) -> None:
+        report_unreadable(f"locmem {self._codec!r}", key, exc)
+        with self._lock:
+            if self._cache.get(key) is stored:
+                self._delete(key)
 
     def _live(self, key: str) -> bool:
         """Whether ``key`` is present and unexpired; an expired entry is dropped. Lock held."""
@@ -106,7 +127,11 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
             stored = self._cache[key]
             self._cache.move_to_end(key, last=False)
         if type(stored) is bytes:
-            return pickle.loads(stored)
+            try:
+                return self._loads(stored)
+            except UnreadableValue as exc:  # only a codec raises it: a planted or foreign value
+                self._unreadable(key, stored, exc)
+                return default
         return stored
 
     def _set(self, key: str, stored: Any, timeout: Any = DEFAULT_TIMEOUT) -> None:
@@ -120,7 +145,7 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
     def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> None:
         # _set() inlined: this is the hot path.
         key = self.make_and_validate_key(key, version=version)
-        stored = value if type(value) in _AS_IS else pickle.dumps(value, self.pickle_protocol)
+        stored = value if type(value) in _AS_IS else self._dumps(value, self.pickle_protocol)
         expiry = self.get_backend_timeout(timeout)
         cache = self._cache
         with self._lock:
@@ -194,7 +219,17 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
                         continue
                 found.append((key, cache[made_key]))
                 cache.move_to_end(made_key, last=False)
-        return {key: pickle.loads(stored) if type(stored) is bytes else stored for key, stored in found}
+        loads = self._loads
+        result = {}
+        for key, stored in found:
+            if type(stored) is bytes:
+                try:
+                    stored = loads(stored)
+                except UnreadableValue as exc:
+                    self._unreadable(self.make_and_validate_key(key, version=version), stored, exc)
+                    continue
+            result[key] = stored
+        return result
 
     def set_many(self, data: Mapping[Any, Any], timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> list[Any]:
         packed: list[tuple[str, Any]] = []
@@ -236,3 +271,9 @@ class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
         with self._lock:
             self._cache.clear()
             self._expire_info.clear()
+
+    def server_stats(self) -> dict[str, Any]:
+        """Entries in this process's store, for ``cachestats``."""
+        from django_altcache.metrics import server_stats
+
+        return server_stats.locmem(self)

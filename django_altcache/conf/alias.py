@@ -12,8 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def guess_alias(location: Any, params: Mapping[str, Any]) -> str | None:
-    """The one alias whose entry matches, or None (no settings, no match, or several)."""
+def guess_alias(location: Any, params: Mapping[str, Any], first: bool = False) -> str | None:
+    """The one alias whose entry matches, or None (no settings, no match, or several).
+
+    ``first``: when several entries are the same cache, the first of them by name (the same
+    answer in every process, e.g. for a salt)."""
     try:
         from django.conf import settings
 
@@ -30,4 +33,6 @@ def guess_alias(location: Any, params: Mapping[str, Any]) -> str | None:
         rest = {key: value for key, value in entry.items() if key not in ("BACKEND", "LOCATION")}
         if entry.get("LOCATION", "") == location and rest == dict(params):
             found.append(str(alias))
+    if first and found:
+        return sorted(found)[0]
     return found[0] if len(found) == 1 else None

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import resilience
+from django_altcache.codecs import declared as codecs
+
+from . import metrics, resilience
 from .families import LIBRARY, Backend
 from .findings import ERROR, UNKNOWN, WARNING, Finding
 from .local import TIMED_LOCAL_CACHE
@@ -25,7 +27,7 @@ CULL_FREQUENCY = Option("CULL_FREQUENCY", int_coercible(0, 3), 3, django=True, g
 CULLING = (MAX_ENTRIES, CULL_FREQUENCY)
 
 # Every one of our backends.
-COMMON: tuple[Option[Any], ...] = (*resilience.OPTIONS,)
+COMMON: tuple[Option[Any], ...] = (*resilience.OPTIONS, *codecs.OPTIONS, *metrics.OPTIONS)
 RELATIONS = (*resilience.RELATIONS,)
 
 

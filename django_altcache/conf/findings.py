@@ -21,17 +21,19 @@ UNBOUNDED = "unbounded"  # a timeout turned off: a stalled server would block re
 
 SUGGESTION_CUTOFF = 0.75  # difflib ratio; lower offers unrelated names (CLIENT_CLASS -> client_name)
 
-# Keys of a CACHES entry that people put in OPTIONS by mistake.
-TOP_LEVEL_KEYS = ("BACKEND", "LOCATION", "TIMEOUT", "KEY_PREFIX", "VERSION", "KEY_FUNCTION")
-# django-redis's OPTIONS with no same-named equivalent (the others match case-insensitively,
-# e.g. SOCKET_TIMEOUT -> socket_timeout, and get a "did you mean"). Here rather than in
-# redis.py because unknown_finding recognises them under every backend.
-DJANGO_REDIS_NAMES = {
-    "CLIENT_CLASS": "django-redis's option: this backend has a single client class; remove it",
-    "CONNECTION_POOL_KWARGS": "django-redis's option: put these keyword arguments directly in OPTIONS",
-    "CONNECTION_POOL_CLASS": "django-redis's option: use 'pool_class'",
-    "COMPRESSOR": "django-redis's option: values are stored as Django stores them, uncompressed; remove it",
-}
+# Keys of a CACHES entry that people put in OPTIONS by mistake (REVERSE_KEY_FUNCTION: django-redis's).
+TOP_LEVEL_KEYS = ("BACKEND", "LOCATION", "TIMEOUT", "KEY_PREFIX", "VERSION", "KEY_FUNCTION", "REVERSE_KEY_FUNCTION")
+# django-redis's OPTIONS. Our RedisCache declares each of them (backends/redis/djangoredis.py; the
+# value formats in the codec options), so this is what is said where a name is met that no spec
+# of the backend reads: another backend family. Here rather than in the Redis backend because
+# unknown_finding recognises them under every backend.
+DJANGO_REDIS_NAMES = frozenset({
+    "CLIENT_CLASS", "CLIENT_KWARGS", "SERIALIZER", "COMPRESSOR", "PICKLE_VERSION", "SENTINELS", "SENTINEL_KWARGS",
+    "CONNECTION_FACTORY", "CONNECTION_POOL_CLASS", "CONNECTION_POOL_KWARGS", "REDIS_CLIENT_CLASS",
+    "REDIS_CLIENT_KWARGS", "PARSER_CLASS", "SOCKET_TIMEOUT", "SOCKET_CONNECT_TIMEOUT", "PASSWORD", "USERNAME",
+    "REPLICA_READ_ONLY", "CLOSE_CONNECTION",
+})
+DJANGO_REDIS_BACKEND = "django_altcache.backends.redis.RedisCache"
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ def suggest(name: Any, candidates: Iterable[str]) -> str | None:
     if not isinstance(name, str):
         return None
     by_lower: dict[str, str] = {}
-    for candidate in sorted(candidates):
+    # Where two spellings differ only in case (django-redis's SOCKET_TIMEOUT, redis-py's
+    # socket_timeout), offer the one written in the same case as the name.
+    for candidate in sorted(candidates, key=lambda c: (c.isupper() != name.isupper(), c)):
         by_lower.setdefault(candidate.lower(), candidate)
     lowered = name.lower()
     if lowered in by_lower:
@@ -71,7 +75,9 @@ def unknown_finding(path: tuple[Any, ...], candidates: Iterable[str], level: str
         return Finding(level, UNKNOWN, path, f"{message}; {name} is a key of the CACHES entry itself, "
                        "not of OPTIONS", consequence)
     if len(path) == 1 and name in DJANGO_REDIS_NAMES:
-        return Finding(level, UNKNOWN, path, f"{message} ({DJANGO_REDIS_NAMES[name]})", consequence)
+        # No "did you mean": a name of this backend that looks alike means something else.
+        return Finding(level, UNKNOWN, path, f"{message} (a django-redis option, which this backend does not read; "
+                       f"{DJANGO_REDIS_BACKEND} reads django-redis's settings)", consequence)
     guess = suggest(name, candidates)
     if guess is not None:
         message += f"; did you mean {guess!r}?"

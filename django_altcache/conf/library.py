@@ -82,7 +82,8 @@ def library_options(rest: Mapping[str, Any], backend: Backend, accepted: Accepte
     """
     findings: list[Finding] = []
     level, consequence = unknown_level(backend, accepted.closed)
-    candidates = {*declared, *accepted.names, *elsewhere}
+    # Never offer a name that would then fail too: not those taken only with another LOCATION.
+    candidates = {*declared, *accepted.names}
     for key, value in rest.items():
         path = (*prefix, key)
         if key in accepted.names:

@@ -92,10 +92,21 @@ def log_without_fail_soft(options: Mapping[str, Any], params: Mapping[str, Any],
     if not backend.ours or backend.family in ("locmem", "filebased", "dummy"):
         return []
     if "LOG_IGNORED_EXCEPTIONS" in options and options.get("IGNORE_EXCEPTIONS") is not True:
+        if "IGNORE_EXCEPTIONS" not in options and backend.family == "redis" and _django_redis_fail_soft():
+            return []  # on through django-redis's global setting
         return [Finding(WARNING, CONFLICT, ("LOG_IGNORED_EXCEPTIONS",),
                         "has no effect without IGNORE_EXCEPTIONS=True (it rate-limits the log "
                         "of the errors fail-soft ignores)")]
     return []
+
+
+def _django_redis_fail_soft() -> bool:
+    try:
+        from django.conf import settings
+
+        return getattr(settings, "DJANGO_REDIS_IGNORE_EXCEPTIONS", False) is True
+    except Exception:  # noqa: BLE001 - settings not configured
+        return False
 
 
 RELATIONS = (log_without_fail_soft,)

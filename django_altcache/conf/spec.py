@@ -27,6 +27,7 @@ from .values import Rule
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+D = TypeVar("D")
 # A rule between options, or between options and the rest of the entry: (OPTIONS, params, backend) -> findings.
 Relation = Callable[[Mapping[str, Any], Mapping[str, Any], Backend], list[Finding]]
 # What to say about names a spec does not declare: (undeclared OPTIONS, params, backend, declared names).
@@ -72,12 +73,21 @@ class Option(Generic[T_co]):
 class Parsed:
     """The options of one CACHES entry: ``parsed[OPTION]`` (typed), ``given``, ``rest``."""
 
-    __slots__ = ("_values", "given", "rest")
+    __slots__ = ("_values", "given", "rest", "_derived")
 
     def __init__(self, values: dict[Option[Any], Any], given: frozenset[str], rest: dict[str, Any]) -> None:
         self._values = values
         self.given = given  # names present in OPTIONS
         self.rest = rest  # undeclared names, for the client library (a copy: never the user's dict)
+        self._derived: dict[Callable[[Parsed], Any], Any] = {}
+
+    def derive(self, make: Callable[[Parsed], D]) -> D:
+        """``make(self)``, made once per parse (parses are shared by every instance of an entry)."""
+        try:
+            return self._derived[make]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._derived[make] = make(self)
+            return value
 
     def __getitem__(self, option: Option[T]) -> T:
         return self._values[option]  # type: ignore[no-any-return]
@@ -106,6 +116,7 @@ class Spec:
         self.serverless = serverless  # locmem, filebased, dummy: no server to lose
         self._memo: dict[int, tuple[Any, Any, Parsed]] = {}
         self._memo_lock = threading.Lock()
+        self._no_options: dict[str, Any] = {}  # an entry without OPTIONS: one dict, so one memo entry
 
     def extend(self, *options: Option[Any], **changes: Any) -> Spec:
         kwargs = {"passthrough": self.passthrough, "undeclared": self.undeclared,
@@ -122,7 +133,7 @@ class Spec:
         again each time would cost more than the cache call.
         """
         if raw is None:
-            raw = {}
+            raw = self._no_options
         if not isinstance(raw, Mapping):
             raise CacheConfigError(f"must be a dict, not {type(raw).__name__}", ("OPTIONS",))
         memo = self._memo.get(id(raw))
@@ -225,7 +236,6 @@ def ignored_names(rest: Mapping[str, Any], backend: Backend, candidates: Iterabl
 
 
 # -- dict-valued options --------------------------------------------------------------------
-D = TypeVar("D")
 
 
 def settings_of(cls: type[D], rules: Mapping[str, Rule], *, true: Callable[[], D | None] | None = None,

@@ -119,3 +119,31 @@ async def async_hits(request: HttpRequest) -> JsonResponse:
     await cache.aset("async-last", now, timeout=300)
     return JsonResponse({"hits": hits, "previous_visit": previous, "this_visit": now,
                          "backend": type(cache).__name__})
+
+
+# -- the load generator's page (./dev demo --load) ---------------------------------------------
+WORK_KEYS = 400  # distinct keys per cache; a skewed pick makes a realistic hit rate
+
+
+@never_cache
+def work(request: HttpRequest) -> JsonResponse:
+    """A read-through workload on every cache: look a few keys up, compute and store the
+    misses for 20 s, now and then a get_many. What ``--load`` requests in a loop."""
+    import random
+
+    lookups = min(int(request.GET.get("n", 5)), 50)
+    done: dict[str, dict[str, int]] = {}
+    for alias in settings.CACHES:
+        store = caches[alias]
+        hits = misses = 0
+        for _ in range(lookups):
+            key = f"work:{int(WORK_KEYS * random.random() ** 2)}"  # low keys are hot
+            if store.get(key) is None:
+                misses += 1
+                store.set(key, {"key": key, "computed_at": time.time()}, timeout=20)
+            else:
+                hits += 1
+        if random.random() < 0.2:
+            store.get_many([f"work:{i}" for i in range(10)])
+        done[alias] = {"hits": hits, "misses": misses}
+    return JsonResponse(done)

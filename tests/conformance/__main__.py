@@ -95,6 +95,8 @@ def server_problems(selected: list[str]) -> list[str]:
     wanted = [(s.env, s.group) for s in settings.SERVERS if s.group in selected]
     if "db" in selected:
         wanted += [("ALTCACHE_PG_PORT", "PostgreSQL (db)"), ("ALTCACHE_MYSQL_PORT", "MariaDB/MySQL (db)")]
+    if "redis" in selected:
+        wanted.append(("ALTCACHE_VALKEY_URL", "Valkey (redis, the valkey run)"))
     problems = []
     for var, what in wanted:
         if not os.environ.get(var):

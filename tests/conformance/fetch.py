@@ -140,3 +140,17 @@ def django_tests(version: str, log, django_dir: Path | None = None) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
     log(f"Django {version} tests extracted to {tree}")
     return tree
+
+
+def django_doc(version: str, name: str, log) -> str:
+    """The text of ``docs/<name>`` in the sdist of Django ``version`` (downloaded once, cached)."""
+    sdist = download_sdist(version, cache_root() / "sdist", log)
+    with tarfile.open(sdist, "r:gz") as archive:
+        for member in archive:
+            parts = PurePosixPath(member.name).parts
+            if len(parts) >= 3 and parts[1] == "docs" and PurePosixPath(*parts[2:]).as_posix() == name:
+                source = archive.extractfile(member)
+                assert source is not None
+                with source:
+                    return source.read().decode()
+    raise FetchError(f"{sdist}: docs/{name} not found")

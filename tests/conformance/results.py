@@ -1,8 +1,9 @@
 """Compare recorded outcomes with the failures docs/compat.md allows, and report.
 
 An allowed failure is a backticked test id in docs/compat.md, optionally qualified
-in brackets: `cache.tests.DBCacheTests.test_x[postgresql]`. Qualifiers are database
-runs (sqlite, postgresql, mysql) and Django versions (django5.2, django6.1); several
+in brackets: `cache.tests.DBCacheTests.test_x[postgresql]`. Qualifiers are runs
+(sqlite, postgresql, mysql, and valkey: the Redis classes against Valkey) and Django
+versions (django5.2, django6.1); several
 of one kind mean any of them, kinds combine with "and".
 """
 

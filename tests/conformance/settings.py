@@ -1,4 +1,5 @@
-"""The settings modules Django's runtests.py is run with, one per database.
+"""The settings modules Django's runtests.py is run with, one per run (a database,
+or the Valkey run: SQLite with the Redis classes pointed at Valkey).
 
 CACHES carries one entry per server found in the environment (runtests.py exports the
 addresses), under the BACKEND path the rewritten tests gate on, so the Redis and
@@ -12,6 +13,7 @@ import pprint
 from dataclasses import dataclass
 
 from .groups import GROUPS
+from .rewrite import OURS
 
 RUNNER = "altcache_recorder.RecordingRunner"
 
@@ -32,10 +34,17 @@ SERVERS = (
 
 @dataclass(frozen=True)
 class Database:
-    """A DATABASES flavour; ``groups`` are the conformance groups run on it."""
+    """A run: a DATABASES flavour; ``groups`` are the conformance groups run on it.
+
+    ``engine`` is the DATABASES flavour when it is not ``name``; ``server_env`` reads a
+    server's address from another variable (the Valkey run: the ``redis`` alias's
+    LOCATION is ALTCACHE_VALKEY_URL). The run's name qualifies docs/compat.md entries.
+    """
     name: str
     groups: tuple[str, ...]
     env: tuple[str, ...]  # all must be set for the run to happen
+    engine: str = ""
+    server_env: tuple[tuple[str, str], ...] = ()  # (Server.env, variable read instead)
 
     def available(self) -> bool:
         return all(os.environ.get(var) for var in self.env)
@@ -45,7 +54,11 @@ DATABASES_RUNS = (
     Database("sqlite", GROUPS, ()),
     Database("postgresql", ("db",), ("ALTCACHE_PG_PORT",)),
     Database("mysql", ("db",), ("ALTCACHE_MYSQL_PORT",)),
+    # Django's RedisCacheTests again, against valkey-server (a valkey:// LOCATION).
+    Database("valkey", ("redis",), ("ALTCACHE_VALKEY_URL",), engine="sqlite",
+             server_env=(("ALTCACHE_REDIS_URL", "ALTCACHE_VALKEY_URL"),)),
 )
+RUNS_BY_NAME = {run.name: run for run in DATABASES_RUNS}
 
 
 def databases(run: str, tag: str) -> dict[str, dict[str, object]]:
@@ -54,6 +67,8 @@ def databases(run: str, tag: str) -> dict[str, dict[str, object]]:
     ``tag`` makes the test database names unique so two runs (say, both Pythons)
     can share one server.
     """
+    engine = RUNS_BY_NAME[run].engine if run in RUNS_BY_NAME else ""
+    run = engine or run
     if run == "sqlite":  # like Django's tests/test_sqlite.py: in-memory databases
         return {alias: {"ENGINE": "django.db.backends.sqlite3"} for alias in ("default", "other")}
     if run == "postgresql":
@@ -73,11 +88,14 @@ def databases(run: str, tag: str) -> dict[str, dict[str, object]]:
             for alias in ("default", "other")}
 
 
-def caches(prefix: str) -> dict[str, dict[str, object]]:
+def caches(prefix: str, run: str = "sqlite") -> dict[str, dict[str, object]]:
     """``prefix`` is ``django_altcache.backends`` or, with ``--target django``, Django's."""
     result: dict[str, dict[str, object]] = {"default": {"BACKEND": f"{prefix}.locmem.LocMemCache"}}
+    instead = dict(RUNS_BY_NAME[run].server_env) if run in RUNS_BY_NAME else {}
     for server in SERVERS:
-        location = os.environ.get(server.env)
+        location = os.environ.get(instead.get(server.env, server.env))
+        if location and prefix != OURS:  # Django's own backends (--target django) take only redis://
+            location = location.replace("valkey://", "redis://", 1)
         if location:
             for alias, path in server.aliases:
                 result[alias] = {"BACKEND": f"{prefix}.{path}", "LOCATION": location}
@@ -90,7 +108,7 @@ def settings_source(run: str, prefix: str, tag: str) -> str:
         "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
         "USE_TZ": False,
         "DATABASES": databases(run, tag),
-        "CACHES": caches(prefix),
+        "CACHES": caches(prefix, run),
         "TEST_RUNNER": RUNNER,
     }
     body = "\n".join(f"{key} = {pprint.pformat(value, width=100)}" for key, value in values.items())

@@ -129,3 +129,18 @@ def test_settings_carry_only_servers_in_the_environment(monkeypatch: pytest.Monk
     exec(compile(source, "generated", "exec"), namespace)
     assert namespace["TEST_RUNNER"] == settings.RUNNER
     assert set(namespace["DATABASES"]) == {"default", "other"}  # type: ignore[arg-type]
+
+
+def test_the_valkey_run_points_the_redis_classes_at_valkey(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALTCACHE_REDIS_URL", "redis://127.0.0.1:1")
+    monkeypatch.setenv("ALTCACHE_VALKEY_URL", "valkey://127.0.0.1:2")
+    monkeypatch.delenv("ALTCACHE_MEMCACHED_LOCATION", raising=False)
+    assert settings.caches(rewrite.OURS)["redis"]["LOCATION"] == "redis://127.0.0.1:1"
+    ours = settings.caches(rewrite.OURS, "valkey")["redis"]
+    assert ours == {"BACKEND": "django_altcache.backends.redis.RedisCache", "LOCATION": "valkey://127.0.0.1:2"}
+    # --target django: Django's own backend takes only redis:// (same server).
+    assert settings.caches(rewrite.DJANGO, "valkey")["redis"]["LOCATION"] == "redis://127.0.0.1:2"
+    assert settings.databases("valkey", "t") == settings.databases("sqlite", "t")
+    valkey_run = settings.RUNS_BY_NAME["valkey"]
+    assert valkey_run.groups == ("redis",) and "valkey" in results.RUNS
+    assert results.parse_allowed("`cache.tests.RedisCacheTests.test_x[valkey]`")[0].matches("valkey", "6.1.3")

@@ -134,8 +134,9 @@ def test_resilience_options_on_djangos_backends() -> None:
 def test_redis_unknown_options() -> None:
     message = one(REDIS, {"max_conections": 10})
     assert message.id == "django_altcache.E301" and "did you mean 'max_connections'?" in message.msg
-    message = one(REDIS, {"CLIENT_CLASS": "django_redis.client.DefaultClient"})
-    assert message.id == "django_altcache.E301" and "django-redis's option" in message.msg
+    assert messages(REDIS, {"CLIENT_CLASS": "django_redis.client.DefaultClient"}) == []  # django-redis's, understood
+    message = one(PYMEMCACHE, {"CLIENT_CLASS": "django_redis.client.DefaultClient"})
+    assert message.id == "django_altcache.E301" and "a django-redis option" in message.msg
     message = one(REDIS, {"TIMEOUT": 60})
     assert "TIMEOUT is a key of the CACHES entry itself" in message.msg
     message = one(REDIS, {"async_options": {"max_conections": 3}})
@@ -332,3 +333,16 @@ def test_the_options_doc_is_generated_from_the_declarations() -> None:
     for spec in optiondocs.specs().values():
         for option in spec.options.values():
             assert f"| `{option.name}` |" in text and option.doc
+
+
+def test_tagged_values_where_djangos_backend_reads_them_warn() -> None:
+    writer = {**REDIS, "OPTIONS": {"COMPRESSOR": "zlib"}}
+    caches = {"default": {"BACKEND": f"{DJANGO}.locmem.LocMemCache"}, "ours": writer, "theirs": DJANGO_REDIS}
+    with override_settings(CACHES=caches):
+        [warning] = [m for m in check_altcache_caches() if m.id == "django_altcache.W401"]
+    assert warning.obj == "CACHES['ours']" and "CACHES['theirs']" in warning.msg
+    for harmless in ({**writer, "OPTIONS": {"COMPRESSOR": "zlib", "WRITE_FORMAT": "django"}},  # Django's bytes
+                     {**writer, "KEY_PREFIX": "elsewhere"},  # not the same keys
+                     {**REDIS, "OPTIONS": {"SERIALIZER": "pickle"}}):  # the default: Django's bytes
+        with override_settings(CACHES={**caches, "ours": harmless}):
+            assert "django_altcache.W401" not in [m.id for m in check_altcache_caches()]

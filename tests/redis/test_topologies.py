@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from django_altcache.backends.redis import RedisCache
-from tests._servers.redis import RedisServer, redis_server
+from tests._servers.redis import Flavour, RedisServer, redis_server
 from tests._servers.redis_ha import LEADER_ARGS, ClusterTopology, SentinelTopology, redis_cluster, redis_sentinel
 from tests.conftest import dedicated
 
@@ -30,9 +30,9 @@ def eventually(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
 
 # -- replicas ---------------------------------------------------------------------------
 @pytest.fixture
-def leader_and_replica() -> Iterator[tuple[RedisServer, RedisServer]]:
-    for leader in dedicated(redis_server, LEADER_ARGS):
-        for replica in dedicated(redis_server, ["--replicaof", "127.0.0.1", str(leader.port)]):
+def leader_and_replica(flavour: Flavour) -> Iterator[tuple[RedisServer, RedisServer]]:
+    for leader in dedicated(redis_server, LEADER_ARGS, flavour=flavour):
+        for replica in dedicated(redis_server, ["--replicaof", "127.0.0.1", str(leader.port)], flavour=flavour):
             yield leader, replica
 
 
@@ -70,8 +70,8 @@ def _assert_equal(actual: Any, expected: Any) -> None:
 
 # -- Sentinel -----------------------------------------------------------------------------
 @pytest.fixture
-def sentinel() -> Iterator[SentinelTopology]:
-    yield from dedicated(redis_sentinel, 3)
+def sentinel(flavour: Flavour) -> Iterator[SentinelTopology]:
+    yield from dedicated(redis_sentinel, 3, flavour=flavour)
 
 
 def test_sentinel_failover_without_restarting_the_process(sentinel: SentinelTopology, cache_for: Any) -> None:
@@ -108,8 +108,8 @@ def test_sentinel_failover_without_restarting_the_process(sentinel: SentinelTopo
 
 # -- Cluster ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[ClusterTopology]:
-    yield from dedicated(redis_cluster)
+def cluster(flavour: Flavour) -> Iterator[ClusterTopology]:
+    yield from dedicated(redis_cluster, flavour=flavour)
 
 
 def test_cluster_multi_key_operations_span_hash_slots(cluster: ClusterTopology, cache_for: Any) -> None:

@@ -40,7 +40,7 @@ from django_altcache.exceptions import CacheUnavailable
 
 from .breaker import CircuitBreaker, RateLimitedLog, logger, shared_breaker, shared_log
 
-READ, WRITE = 0, 1
+READ, WRITE, NEITHER = 0, 1, 2  # which breaker: NEITHER for transparent operations
 SIDES = ("reads", "writes")
 
 # The cache (if any) whose guarded operation the current thread or task is inside.
@@ -51,6 +51,7 @@ class Recorder(Protocol):
     """What the metrics layer receives (django_altcache.metrics)."""
 
     timed: bool
+    tracing: bool  # True: run each call inside ``span(op, args, kwargs)`` (OpenTelemetry)
 
     def record(self, op: str, seconds: float, hits: int, misses: int, error: type[BaseException] | None,
                fallback: bool) -> None: ...
@@ -91,7 +92,9 @@ def unavailable(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 
 def _get_outcome(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[int, int]:
-    return (0, 1) if result is _default(args, kwargs) else (1, 0)
+    # _default inlined: this runs on every metered get.
+    default = kwargs["default"] if "default" in kwargs else (args[1] if len(args) > 1 else None)
+    return (0, 1) if result is default else (1, 0)
 
 
 def _bool_outcome(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[int, int]:
@@ -106,7 +109,7 @@ def _many_outcome(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) ->
 
 @dataclass(frozen=True)
 class Op:
-    side: int  # READ or WRITE: which breaker
+    side: int  # READ, WRITE or NEITHER: which breaker
     fallback: Fallback  # the fail-soft answer
     outcome: Outcome | None = None  # (hits, misses) of a read, for the metrics
     transparent: bool = False  # metrics only; the operations it is made of are guarded themselves
@@ -127,7 +130,7 @@ OPERATIONS: dict[str, Op] = {
     "decr": Op(WRITE, unavailable),
     "incr_version": Op(WRITE, unavailable),
     "decr_version": Op(WRITE, unavailable),
-    "get_or_set": Op(READ, constant(None), transparent=True),
+    "get_or_set": Op(NEITHER, constant(None), transparent=True),
 }
 
 
@@ -142,7 +145,7 @@ class Guard:
     """
 
     __slots__ = ("name", "config", "errors", "is_outage", "after_outage", "make_error", "breakers", "log",
-                 "recorder")
+                 "recorder", "tracing", "lean")
 
     def __init__(self, name: str, config: Resilience, *, errors: tuple[type[BaseException], ...],
                  make_error: Callable[[str], BaseException],
@@ -156,6 +159,9 @@ class Guard:
         self.after_outage = after_outage
         self.make_error = make_error
         self.recorder = recorder
+        self.tracing = recorder is not None and recorder.tracing
+        # Metrics alone (no fail-soft, no breaker): ``count``, with nothing to decide per call.
+        self.lean = recorder is not None and not config.active
         pair: tuple[CircuitBreaker | None, CircuitBreaker | None] = (None, None)
         if breakers and config.breaker is not None:
             pair = (shared_breaker(f"cache {name} (reads)", config.breaker),
@@ -163,12 +169,12 @@ class Guard:
             if recorder is not None:
                 for side, breaker in zip(SIDES, pair):
                     if breaker is not None:
-                        breaker.listeners.append(_breaker_listener(recorder, side))
-        self.breakers = pair
+                        _listen(breaker, recorder, side)
+        self.breakers = (*pair, None)  # indexed by Op.side
         self.log: RateLimitedLog = shared_log(f"cache {name}", config.log_interval if config.ignore_exceptions else None)
 
     def states(self) -> dict[str, str]:
-        return {side: breaker.state for side, breaker in zip(SIDES, self.breakers) if breaker is not None}
+        return {side: breaker.state for side, breaker in zip(SIDES, self.breakers[:2]) if breaker is not None}
 
     # -- the two ways a call can fail ------------------------------------------------------
     def skipped(self, op: str, spec: Op, breaker: CircuitBreaker, args: tuple[Any, ...],
@@ -197,20 +203,31 @@ class Guard:
         return spec.fallback(args, kwargs)
 
     # -- one call --------------------------------------------------------------------------
-    def run(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
+    # ``impl`` is the class's method (a function: called with ``cache``) or whatever a test
+    # patched onto the class (called as Python would call it through an instance: without it).
+    def run(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
             kwargs: dict[str, Any]) -> Any:
         recorder = self.recorder
+        breaker = self.breakers[spec.side]
+        if recorder is None and (breaker is None or not breaker._open_until):
+            # The common case (breaker closed, no metrics): the least work per call.
+            try:
+                result = impl(cache, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
+            except self.errors as exc:
+                return self.failed(op, spec, breaker, exc, args, kwargs)
+            if breaker is not None and breaker._count:
+                breaker.success()
+            return result
         started = time.perf_counter() if recorder is not None and recorder.timed else 0.0
         error: type[BaseException] | None = None
         fallback = False
-        breaker = None if spec.transparent else self.breakers[spec.side]
         try:
             if breaker is not None and not breaker.allow():
                 fallback = True
                 result = self.skipped(op, spec, breaker, args, kwargs)
             else:
                 try:
-                    result = impl(*args, **kwargs)
+                    result = impl(cache, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
                 except self.errors as exc:
                     error, fallback = type(exc), True
                     result = self.failed(op, spec, breaker, exc, args, kwargs)
@@ -227,20 +244,34 @@ class Guard:
             self._record(recorder, op, started, spec.outcome, args, kwargs, error, fallback, result)
         return result
 
-    async def arun(self, op: str, spec: Op, impl: Callable[..., Any], args: tuple[Any, ...],
+    async def arun(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
                    kwargs: dict[str, Any]) -> Any:
         recorder = self.recorder
+        breaker = self.breakers[spec.side]
+        if recorder is None and (breaker is None or not breaker._open_until):
+            try:
+                if type(impl) is FunctionType:
+                    result = await impl(cache, *args, **kwargs)
+                else:
+                    result = await impl(*args, **kwargs)
+            except self.errors as exc:
+                return self.failed(op, spec, breaker, exc, args, kwargs)
+            if breaker is not None and breaker._count:
+                breaker.success()
+            return result
         started = time.perf_counter() if recorder is not None and recorder.timed else 0.0
         error: type[BaseException] | None = None
         fallback = False
-        breaker = None if spec.transparent else self.breakers[spec.side]
         try:
             if breaker is not None and not breaker.allow():
                 fallback = True
                 result = self.skipped(op, spec, breaker, args, kwargs)
             else:
                 try:
-                    result = await impl(*args, **kwargs)
+                    if type(impl) is FunctionType:
+                        result = await impl(cache, *args, **kwargs)
+                    else:
+                        result = await impl(*args, **kwargs)
                 except self.errors as exc:
                     error, fallback = type(exc), True
                     result = self.failed(op, spec, breaker, exc, args, kwargs)
@@ -251,11 +282,45 @@ class Guard:
             if breaker is not None and error is None:
                 breaker.release()
             if recorder is not None:
-                self._record(recorder, op, started, None, args, kwargs, type(exc), False)
+                self._record(recorder, "a" + op, started, None, args, kwargs, type(exc), False)
             raise
         if recorder is not None:
-            self._record(recorder, op, started, spec.outcome, args, kwargs, error, fallback, result)
+            self._record(recorder, "a" + op, started, spec.outcome, args, kwargs, error, fallback, result)
         return result
+
+    # -- metrics only, and tracing ---------------------------------------------------------
+    def count(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Any:
+        """``run`` for a guard with metrics alone: call, then report (nothing answers instead)."""
+        recorder: Any = self.recorder
+        started = time.perf_counter() if recorder.timed else 0.0
+        try:
+            result = impl(cache, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
+        except BaseException as exc:
+            self._record(recorder, op, started, None, args, kwargs, type(exc), False)
+            raise
+        outcome = spec.outcome
+        hits, misses = outcome(args, kwargs, result) if outcome is not None else (0, 0)
+        try:
+            recorder.record(op, time.perf_counter() - started if started else -1.0, hits, misses, None, False)
+        except Exception:  # noqa: BLE001 - metrics must never break a cache call
+            logger.exception("django_altcache: the metrics recorder failed")
+        return result
+
+    def traced(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:
+        """The call inside the recorder's span (OpenTelemetry): current while the call runs."""
+        with self.recorder.span(op, args, kwargs) as span:  # type: ignore[union-attr]
+            result = (self.count if self.lean else self.run)(op, spec, impl, cache, args, kwargs)
+            span.set_result(result)
+            return result
+
+    async def atraced(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+        with self.recorder.span("a" + op, args, kwargs) as span:  # type: ignore[union-attr]
+            result = await self.arun(op, spec, impl, cache, args, kwargs)
+            span.set_result(result)
+            return result
 
     @staticmethod
     def _record(recorder: Recorder, op: str, started: float, outcome: Outcome | None, args: tuple[Any, ...],
@@ -269,26 +334,63 @@ class Guard:
             logger.exception("django_altcache: the metrics recorder failed")
 
 
-def _breaker_listener(recorder: Recorder, side: str) -> Callable[[bool], None]:
-    return lambda opened: recorder.breaker(side, "open" if opened else "closed")
+class _BreakerListener:
+    """Tells a recorder when a breaker opens or closes."""
+
+    __slots__ = ("recorder", "side")
+
+    def __init__(self, recorder: Recorder, side: str) -> None:
+        self.recorder, self.side = recorder, side
+
+    def __call__(self, opened: bool) -> None:
+        self.recorder.breaker(self.side, "open" if opened else "closed")
+
+
+def _listen(breaker: CircuitBreaker, recorder: Recorder, side: str) -> None:
+    """One listener per recorder and side: the breaker is shared by every instance of the cache
+    (Django builds one per thread, and per task under ASGI), and each builds a Guard."""
+    if any(isinstance(listener, _BreakerListener) and listener.recorder is recorder and listener.side == side
+           for listener in breaker.listeners):
+        return
+    breaker.listeners.append(_BreakerListener(recorder, side))
+    recorder.breaker(side, breaker.state)  # the state it starts from, before any change
 
 
 # -- the guarded variant of a class -----------------------------------------------------------
 _variants: dict[type, type] = {}
 
 
-def _sync_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
+def _sync_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]:
+    transparent = spec.transparent
+    side = spec.side
+
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        impl = getattr(self._bare, name)
-        if type(impl) is FunctionType:
-            impl = impl.__get__(self)
-        if spec.transparent:
-            return self._guard.run(op, spec, impl, args, kwargs)
+        impl = getattr(bare, name)  # looked up per call: a patch of the class is honoured
+        if transparent:
+            guard = self._guard
+            return (guard.traced if guard.tracing else guard.run)(op, spec, impl, self, args, kwargs)
         if _inside.get() is self:
-            return impl(*args, **kwargs)
+            return impl(self, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
+        guard = self._guard
+        breaker = guard.breakers[side]
         token = _inside.set(self)
         try:
-            return self._guard.run(op, spec, impl, args, kwargs)
+            if guard.recorder is not None:
+                if guard.tracing:
+                    return guard.traced(op, spec, impl, self, args, kwargs)
+                if guard.lean:
+                    return guard.count(op, spec, impl, self, args, kwargs)
+                return guard.run(op, spec, impl, self, args, kwargs)
+            if breaker is not None and breaker._open_until:
+                return guard.run(op, spec, impl, self, args, kwargs)
+            # The common case (breaker closed, no metrics), inline: the least work per call.
+            try:
+                result = impl(self, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
+            except guard.errors as exc:
+                return guard.failed(op, spec, breaker, exc, args, kwargs)
+            if breaker is not None and breaker._count:
+                breaker.success()
+            return result
         finally:
             _inside.reset(token)
 
@@ -296,18 +398,22 @@ def _sync_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
     return method
 
 
-def _async_method(name: str, op: str, spec: Op) -> Callable[..., Any]:
+def _async_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]:
+    transparent = spec.transparent
+
     async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        impl = getattr(self._bare, name)
-        if type(impl) is FunctionType:
-            impl = impl.__get__(self)
-        if spec.transparent:
-            return await self._guard.arun(op, spec, impl, args, kwargs)
+        impl = getattr(bare, name)
+        if transparent:
+            guard = self._guard
+            return await (guard.atraced if guard.tracing else guard.arun)(op, spec, impl, self, args, kwargs)
         if _inside.get() is self:
+            if type(impl) is FunctionType:
+                return await impl(self, *args, **kwargs)
             return await impl(*args, **kwargs)
         token = _inside.set(self)
         try:
-            return await self._guard.arun(op, spec, impl, args, kwargs)
+            guard = self._guard
+            return await (guard.atraced if guard.tracing else guard.arun)(op, spec, impl, self, args, kwargs)
         finally:
             _inside.reset(token)
 
@@ -326,7 +432,7 @@ def guarded_variant(cls: type) -> type:
     for op, spec in operations.items():
         for name, make in ((op, _sync_method), ("a" + op, _async_method)):
             if callable(getattr(cls, name, None)):
-                method = make(name, op, spec)
+                method = make(cls, name, op, spec)
                 method.__qualname__ = f"{cls.__qualname__}.{name}"
                 method.__doc__ = getattr(cls, name).__doc__
                 namespace[name] = method

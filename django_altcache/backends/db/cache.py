@@ -39,7 +39,9 @@ from django.utils import timezone
 
 from .._shared.twins import in_thread, twins
 from ..base import AltCache, PingResult, logger
+from . import codec as db_codec
 from . import options
+from ...codecs import UnreadableValue, report_unreadable
 from .dialects import Dialect, dialect_for
 from .guard import is_outage, run_guarded
 
@@ -71,6 +73,8 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
         self.unlogged = parsed[options.UNLOGGED]
         # Network databases only; SQLite's lock wait is its DATABASES OPTIONS['timeout'].
         self._timeouts = options.timeouts_of(parsed)
+        self._codec = self._init_codec(table, params)
+        db_codec.install(self, self._codec)
         self._dialects: dict[tuple[str, str], Dialect] = {}
         # incr's first guess per (alias, key): the (text, value) this process last wrote.
         self._last_written: dict[tuple[str, str], tuple[str, Any]] = {}
@@ -201,9 +205,12 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
         try:
             return self._decode(ops, raw), True
         except CORRUPT as exc:
-            logger.warning("Database cache table %r: unreadable value for key %r (%s: %s); "
-                           "treating it as a miss and removing it", self._table, key,
-                           type(exc).__name__, exc)
+            if isinstance(exc, UnreadableValue):  # the codec's: rate-limited (floods after a key change)
+                report_unreadable(f"DatabaseCache {self._table!r}", key, exc)
+            else:
+                logger.warning("Database cache table %r: unreadable value for key %r (%s: %s); "
+                               "treating it as a miss and removing it", self._table, key,
+                               type(exc).__name__, exc)
             self._drop_corrupt(key, raw)
             return None, False
 
@@ -370,6 +377,12 @@ class DatabaseCache(AltCache, BaseDatabaseCache):
             cursor.execute(dialect.sql_clear)
 
         self._run(self._write_alias(), work, bulk=True)
+
+    def server_stats(self) -> dict[str, Any]:
+        """Rows and expired rows in the table, for ``cachestats``."""
+        from django_altcache.metrics import server_stats
+
+        return server_stats.database(self)
 
     # Async twins: the sync work in Django's DB thread (connections are per thread), one
     # statement as in sync code (Django's own twins would turn get_many into a get per key

@@ -35,6 +35,7 @@ from django_altcache.backends.base import AltCache, PingResult, logger
 
 from .._shared.keys import FastKeysMixin, is_clean, quiet_for_clean_keys
 from .clients import shared_client
+from .codec import driver_factory
 from .drivers import Driver, PyLibMCDriver, PyMemcacheDriver
 from .options import PYLIBMC_SPEC, PYMEMCACHE_SPEC, parse_servers
 
@@ -50,7 +51,8 @@ class MemcachedCache(AltCache, FastKeysMixin, django_memcached.BaseMemcachedCach
         self._servers = parse_servers(server)
         pool = len(self._servers) > 1
         resilience = self.resilience
-        driver = self._driver = self.driver_class(resilience.breaker, pool)
+        self._codec = self._init_codec(server, params)
+        driver = self._driver = driver_factory(self.driver_class, self._codec)(resilience.breaker, pool)
         self._lib = driver.library
         self._class = driver.client_class
         self.LibraryValueNotFoundException = driver.not_found
@@ -252,6 +254,12 @@ class MemcachedCache(AltCache, FastKeysMixin, django_memcached.BaseMemcachedCach
 
     locals().update(twins(in_thread, "get", "get_many", "has_key", "add", "set", "touch", "delete", "set_many",
                           "delete_many", "incr", "decr", "incr_version", "decr_version", "clear"))
+
+    def server_stats(self) -> dict[str, Any]:
+        """memcached's ``stats`` summed over the servers, for ``cachestats``."""
+        from django_altcache.metrics import server_stats
+
+        return server_stats.memcached(self._handle.get())
 
 
 class PyMemcacheCache(MemcachedCache, django_memcached.PyMemcacheCache):

@@ -33,7 +33,7 @@ class RedisCacheClient(AsyncClientMixin):
         import redis
 
         self._lib = redis
-        self._client = redis.Redis
+        self._client = topology.client_class or redis.Redis
         self._servers = list(servers)
         self._serializer = make_serializer(serializer)
         self._fast_pickle = type(self._serializer) is RedisSerializer and self._serializer.protocol >= 2
@@ -91,8 +91,9 @@ class RedisCacheClient(AsyncClientMixin):
                 # Shared too: redis.Redis() costs more than a round trip to build (its
                 # response-callback table), and Django builds instances per request under ASGI.
                 pool = self._pool_at(index)
-                client = pools.SYNC.get(("client", self._client, id(pool)), pool,
-                                             lambda: self._client(connection_pool=pool))
+                kwargs = topology.client_kwargs
+                client = pools.SYNC.get(("client", self._client, id(pool), pools.freeze(kwargs)), pool,
+                                        lambda: self._client(connection_pool=pool, **kwargs))
             self._clients[index] = client
         return client
 
@@ -174,6 +175,8 @@ class RedisCacheClient(AsyncClientMixin):
         return bool(self._lexec("DEL", key))
 
     def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
+        # Django's RedisCacheClient API, kept for code written against it; the backend calls
+        # get_many_mapped (one pass from made keys to the caller's keys).
         return self.get_many_mapped({key: key for key in keys})
 
     def get_many_mapped(self, key_map: dict[Any, Any]) -> dict[Any, Any]:

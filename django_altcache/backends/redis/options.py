@@ -4,8 +4,10 @@ the system checks judge them, from the same declarations.
 Topologies:
 - servers: LOCATION is one URL or several (list, or a string split on ';'/','), the
   first is the leader (writes), the others read replicas (as Django).
-- Sentinel: ``sentinel://[user:password@]host:port,host:port/service_name?db=0``;
-  the master is discovered through the sentinels and rediscovered after a failover.
+- Sentinel: ``sentinel://[user:password@]host:port,host:port/service_name?db=0``
+  (``redis+sentinel://`` and ``valkey+sentinel://`` are the same); the master is
+  discovered through the sentinels and rediscovered after a failover.
+- Valkey: ``valkey://`` and ``valkeys://`` are ``redis://`` and ``rediss://``.
 - Cluster: ``OPTIONS={"cluster": True}``; LOCATION lists startup nodes.
 
 Every option not declared here is a redis-py keyword, handed to its connection pool (as
@@ -42,6 +44,8 @@ from django_altcache.conf.values import (
     seconds_or_none,
 )
 
+from . import djangoredis
+
 # A cache outage must never hang a request: redis-py's pool defaults connect and
 # read without a timeout. Both are overridable in OPTIONS.
 DEFAULT_SOCKET_CONNECT_TIMEOUT = 2.0
@@ -51,8 +55,11 @@ DEFAULT_SOCKET_TIMEOUT = 5.0
 DEFAULT_ASYNC_MAX_CONNECTIONS = 64
 DEFAULT_ASYNC_POOL_TIMEOUT = 5.0
 
-SENTINEL_SCHEMES = ("sentinel", "redis+sentinel")
-SERVER_SCHEMES = ("redis", "rediss", "unix")
+SENTINEL_SCHEMES = ("sentinel", "redis+sentinel", "valkey+sentinel")
+SERVER_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
+# Valkey's spellings of redis-py's schemes (Valkey speaks the same protocol): redis-py's
+# from_url knows only its own, so they are rewritten before it sees them.
+REDIS_SCHEMES = {"valkey": "redis", "valkeys": "rediss"}
 
 # -- our options (the rest are redis-py's) --------------------------------------------------
 CLUSTER = Option("cluster", boolean, False, group="Redis",
@@ -108,8 +115,13 @@ def servers_of(location: Any) -> list[str]:
 
 
 def _check_url(url: str) -> str:
-    if scheme_of(url) not in SERVER_SCHEMES:
-        raise CacheConfigError(f"{url!r} must start with redis://, rediss:// or unix://", ("LOCATION",))
+    """``url`` as redis-py takes it (``valkey[s]://`` becomes ``redis[s]://``)."""
+    scheme = scheme_of(url)
+    if scheme not in SERVER_SCHEMES:
+        raise CacheConfigError(f"{url!r} must start with redis://, rediss://, valkey://, valkeys:// or unix://",
+                               ("LOCATION",))
+    if scheme in REDIS_SCHEMES:
+        return f"{REDIS_SCHEMES[scheme]}:{url.strip().split(':', 1)[1]}"
     return url
 
 
@@ -156,6 +168,9 @@ class Topology:
     service_name: str = ""
     sentinels: list[tuple[str, int]] = field(default_factory=list)
     sentinel_kwargs: dict[str, Any] = field(default_factory=dict)
+    # The sync client class wrapping each pool, and its keywords (django-redis's REDIS_CLIENT_*).
+    client_class: Any = None
+    client_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=None)
@@ -184,16 +199,43 @@ def _no_maint_notifications() -> dict[str, Any]:
     return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}
 
 
+_topologies: dict[tuple[Any, int], tuple[Parsed, Topology]] = {}
+_TOPOLOGY_MEMO_SIZE = 64
+
+
 def topology_of(location: Any, parsed: Parsed) -> Topology:
-    """Where the servers are and how to connect to them; raises CacheConfigError naming the setting."""
+    """Where the servers are and how to connect to them; raises CacheConfigError naming the setting.
+
+    Memoized per (LOCATION, parsed OPTIONS): Django builds a backend instance per thread and
+    per asyncio task, and this would otherwise cost more than a cache call each time. The
+    topology is never changed after it is made.
+    """
+    key = (location if isinstance(location, str) else repr(location), id(parsed))
+    found = _topologies.get(key)
+    if found is not None and found[0] is parsed:
+        return found[1]
+    topology = _topology_of(location, parsed)
+    if len(_topologies) >= _TOPOLOGY_MEMO_SIZE:
+        _topologies.clear()
+    _topologies[key] = (parsed, topology)
+    return topology
+
+
+def _topology_of(location: Any, parsed: Parsed) -> Topology:
     import redis
     import redis.asyncio
 
     options = dict(parsed.rest)  # redis-py's keywords
+    # django-redis's spellings of the same (SOCKET_TIMEOUT, CONNECTION_POOL_KWARGS, SENTINELS...).
+    extra = djangoredis.resolve(location, parsed, options, parsed[CLUSTER], is_sentinel(location))
+    options.update(extra.keywords)
     kind, service = "servers", ""
     sentinels: list[tuple[str, int]] = []
     servers: list[str] = []
-    if is_sentinel(location):
+    if extra.sentinel is not None:
+        kind, sentinels, service = "sentinel", extra.sentinel.sentinels, extra.sentinel.service
+        options.update(extra.sentinel.options)  # what the URL says wins, as in redis-py's from_url
+    elif is_sentinel(location):
         kind = "sentinel"
         sentinels, service = _parse_sentinel(location, options)
     else:
@@ -209,7 +251,10 @@ def topology_of(location: Any, parsed: Parsed) -> Topology:
         **(_no_maint_notifications() if kind != "cluster" else {}),
         **options,
     }
-    sync_options = {"parser_class": parsed[PARSER_CLASS] or redis.connection.DefaultParser, **common}
+    parser = parsed[PARSER_CLASS] or extra.parser_class or redis.connection.DefaultParser
+    sync_options = {"parser_class": parser, **common}
+    if extra.sentinel_pool_class is not None:  # sync only: redis.asyncio has its own Sentinel pools
+        sync_options["connection_pool_class"] = extra.sentinel_pool_class
     async_options = {**common, **parsed[ASYNC_OPTIONS]}
     async_pool_class = parsed[ASYNC_POOL_CLASS]
     if async_pool_class is None and kind == "servers":
@@ -223,16 +268,18 @@ def topology_of(location: Any, parsed: Parsed) -> Topology:
             opts.pop("db", None)
     return Topology(
         kind=kind, servers=servers,
-        pool_class=parsed[POOL_CLASS] or redis.ConnectionPool, pool_options=sync_options,
+        pool_class=parsed[POOL_CLASS] or extra.pool_class or redis.ConnectionPool, pool_options=sync_options,
         async_pool_class=async_pool_class or redis.asyncio.ConnectionPool,
         async_pool_options=async_options,
-        service_name=service, sentinels=sentinels, sentinel_kwargs=dict(parsed[SENTINEL_KWARGS]),
+        service_name=service, sentinels=sentinels,
+        sentinel_kwargs=dict(extra.sentinel_kwargs if extra.sentinel_kwargs is not None else parsed[SENTINEL_KWARGS]),
+        client_class=extra.client_class, client_kwargs=extra.client_kwargs,
     )
 
 
 # -- the checks' view of redis-py ----------------------------------------------------------------
 def _kind(location: Any, options: Mapping[str, Any], ours: bool) -> str:
-    if ours and is_sentinel(location):
+    if ours and (is_sentinel(location) or options.get("SENTINELS")):
         return "sentinel"
     if ours and options.get("cluster") is True:
         return "cluster"
@@ -244,7 +291,7 @@ def _schemes(location: Any) -> list[str]:
         urls = split_location(location)
     except CacheConfigError:
         return []
-    return [scheme_of(url) for url in urls]
+    return [REDIS_SCHEMES.get(scheme_of(url), scheme_of(url)) for url in urls]
 
 
 def redis_accepted(location: Any, options: Mapping[str, Any], ours: bool,
@@ -394,5 +441,6 @@ def check_topology(options: Mapping[str, Any], params: Mapping[str, Any], backen
     return findings
 
 
-SPEC = Spec("redis", [*REDIS_OPTIONS, *COMMON], passthrough=True, undeclared=check_redis_keywords,
-            relations=(*RELATIONS, culling_elsewhere, check_topology))
+SPEC = Spec("redis", [*REDIS_OPTIONS, *djangoredis.OPTIONS, *COMMON], passthrough=True,
+            undeclared=check_redis_keywords,
+            relations=(*RELATIONS, culling_elsewhere, check_topology, *djangoredis.RELATIONS))

@@ -14,9 +14,8 @@ import asyncio
 import threading
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
-from .options import SENTINEL_SCHEMES
+from django_altcache.conf.location import mask_secrets
 
 def freeze(value: Any) -> Any:
     """A hashable stand-in for an option value, to key the pool registry.
@@ -142,13 +141,4 @@ def is_outage(exc: BaseException) -> bool:
 
 def public_url(url: str) -> str:
     """``url`` without its password, for logs, breaker names and cachecheck."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    userinfo, _, hosts = parts.netloc.rpartition("@")
-    user, has_password, _ = userinfo.partition(":")
-    if not has_password and parts.scheme not in SENTINEL_SCHEMES:
-        return url  # a user name alone is no secret
-    # sentinel://secret@host/... is a password alone (see _parse_sentinel); mask it too.
-    masked = f"{user}:***" if has_password else "***"
-    return parts._replace(netloc=f"{masked}@{hosts}").geturl()
+    return mask_secrets(url)

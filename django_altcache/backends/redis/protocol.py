@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from django_altcache.backends.base import logger
+from django_altcache.codecs import UnreadableValue, report_unreadable
 
 # Django's format (django/core/cache/backends/redis.py): an exact int is stored raw
 # so INCRBY works on it, everything else is pickled. Pickle protocol 2+ output
@@ -41,7 +42,14 @@ class RedisSerializer:
 
 
 def log_corrupt(key: Any, exc: BaseException) -> None:
-    """A stored value that cannot be decoded is reported, then read as a miss."""
+    """A stored value that cannot be decoded is reported, then read as a miss.
+
+    A codec's failures (a bad signature, say) may come in floods (a SECRET_KEY rotated
+    without a fallback): those are rate-limited.
+    """
+    if isinstance(exc, UnreadableValue):
+        report_unreadable("redis", key, exc)
+        return
     logger.warning("django_altcache: cannot decode the value of cache key %r (%s: %s); "
                    "treating it as a miss and deleting it", key, type(exc).__name__, exc)
 

@@ -27,7 +27,6 @@ backend's own timeout; it never delays the exit).
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -47,23 +46,10 @@ from django_altcache.backends.dummy import DummyCache
 from django_altcache.backends.filebased import FileBasedCache
 from django_altcache.backends.locmem import LocMemCache
 from django_altcache.conf import CacheConfigError, split_location
+from django_altcache.conf.location import mask_secrets as mask
 
 OK, FAIL, SKIP = "OK", "FAIL", "SKIP"
 USAGE_ERROR = 2  # exit status for a bad invocation, distinct from "a cache failed" (1)
-
-# scheme://userinfo@ -> the password (or a lone secret, which sentinel:// reads as one) masked.
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^@/\s]*)@")
-_QUERY_SECRET = re.compile(r"(?P<key>[?&](?:password|passwd|pwd|secret|token)=)[^&\s]*", re.IGNORECASE)
-
-
-def mask(text: str) -> str:
-    """``text`` with every password of a URL in it replaced by ``***``."""
-    def userinfo(match: re.Match[str]) -> str:
-        user, has_password, _ = match["userinfo"].partition(":")
-        return f"{match['scheme']}{user}:***@" if has_password else f"{match['scheme']}***@"
-
-    return _QUERY_SECRET.sub(lambda m: f"{m['key']}***", _USERINFO.sub(userinfo, text))
-
 
 def _one_line(text: str) -> str:
     # Fields are separated by two spaces: none may contain a run of whitespace.
