@@ -84,7 +84,7 @@ def _writer_client(config: Config) -> Callable[[int], None]:
     if config.writer == "sentinel":
         from redis.sentinel import Sentinel
 
-        hosts, _, service = config.writer_url.removeprefix("sentinel://").partition("/")
+        hosts, _, service = config.writer_url.split("://", 1)[1].partition("/")
         sentinels = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in hosts.split(",")]
         client = Sentinel(sentinels, sentinel_kwargs=timeouts, **timeouts).master_for(service, **timeouts)
     else:

@@ -1,5 +1,6 @@
-"""RedisCache's local tier (OPTIONS["LOCAL_CACHE"]) against real servers: what is served from
-memory, what invalidates it, and what happens when the invalidation channel is lost."""
+"""RedisCache's local tier (OPTIONS["LOCAL_CACHE"]) against real servers, Redis and Valkey (each
+test runs once per ``flavour``): what is served from memory, what invalidates it, and what
+happens when the invalidation channel is lost."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from django_altcache.local.redis import CLIENT_NAME, TieredClient
 from django_altcache.local.store import LocalStore
 from django_altcache.local.tracking import CATCH_UP
 from tests._servers.base import require_binary
-from tests._servers.redis import RedisServer, redis_server
+from tests._servers.redis import Flavour, RedisServer, redis_server
 from tests.conftest import dedicated
 
 LOCAL = {"LOCAL_CACHE": True}
@@ -68,8 +69,8 @@ def settle(cache: RedisCache) -> None:
 
 
 @pytest.fixture
-def server() -> Iterator[RedisServer]:
-    for server in dedicated(redis_server):
+def server(flavour: Flavour) -> Iterator[RedisServer]:
+    for server in dedicated(redis_server, flavour=flavour):
         try:
             yield server
         finally:
@@ -78,7 +79,7 @@ def server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def raw_own(server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(server.url)
+    client = redis.Redis.from_url(server.raw_url)
     yield client
     client.close()
 
@@ -252,7 +253,7 @@ def test_ttl_caps_the_time_a_value_stays_local(cache_for: Any, server: RedisServ
 def test_writes_by_any_client_invalidate(cache_for: Any, server: RedisServer, raw_own: redis.Redis) -> None:
     cache = cache_for(server.url, OPTIONS=LOCAL)
     live(cache)
-    django_cache = DjangoRedisCache(server.url, {"KEY_PREFIX": cache.key_prefix})
+    django_cache = DjangoRedisCache(server.raw_url, {"KEY_PREFIX": cache.key_prefix})
     other_process = cache_for(server.url)  # our backend, no tier (as another process would write)
     cli = require_binary("redis-cli")
     writers: list[tuple[str, Callable[[int], None]]] = [
@@ -413,7 +414,7 @@ def test_server_restart_flushes(cache_for: Any, server: RedisServer) -> None:
     with pytest.raises(redis.ConnectionError):
         cache.get("k")  # never the local copy: the server is gone
     server.start()
-    restarted = redis.Redis.from_url(server.url)
+    restarted = redis.Redis.from_url(server.raw_url)
     restarted.set(cache.make_key("k"), pickle.dumps("after"))  # the data did not survive; a new value
     assert until(lambda: _quiet(lambda: cache.get("k")) == "after", timeout=10, what="the restarted server")
     assert client.local.wait_live(10)
@@ -500,7 +501,7 @@ def test_a_forked_child_gets_its_own_tier(cache_for: Any, server: RedisServer, r
     if pid == 0:  # the child: the parent's tier is forgotten, never served from
         code = 1
         try:
-            raw = redis.Redis.from_url(server.url)
+            raw = redis.Redis.from_url(server.raw_url)
             raw.set(cache.make_key("k"), pickle.dumps("child"))
             ok = cache.get("k") == "child"
             tier = cache._cache.local
@@ -517,3 +518,47 @@ def test_a_forked_child_gets_its_own_tier(cache_for: Any, server: RedisServer, r
         os.waitpid(pid, 0)
     assert status == b"\x00"
     until(lambda: cache.get("k") == "child", timeout=2, what="the child's write seen by the parent")
+
+
+# -- with the other layers ---------------------------------------------------------------------
+def test_with_a_codec(cache_for: Any, server: RedisServer, raw_own: redis.Redis) -> None:
+    """The tier keeps what the codec decoded (a JSON value here) and copies it out the same way."""
+    cache = cache_for(server.url, OPTIONS={"LOCAL_CACHE": True, "SERIALIZER": "json", "COMPRESSOR": "zlib",
+                                           "COMPRESS_MIN_LENGTH": 10})
+    live(cache)
+    cache.set("doc", {"list": [1, 2], "text": "x" * 100})
+    settle(cache)
+    assert cache.get("doc") == {"list": [1, 2], "text": "x" * 100}
+    raw_own.config_resetstat()
+    value = cache.get("doc")
+    value["list"].append(3)
+    assert cache.get("doc") == {"list": [1, 2], "text": "x" * 100}
+    assert gets(raw_own) == 0
+    other = cache_for(server.url, OPTIONS={"SERIALIZER": "json", "COMPRESSOR": "zlib", "COMPRESS_MIN_LENGTH": 10})
+    other.set("doc", {"list": []})
+    until(lambda: cache.get("doc") == {"list": []}, timeout=2, what="another writer's value")
+
+
+def test_a_local_hit_is_a_hit_for_the_metrics(server: RedisServer, prefix: str, raw_own: redis.Redis) -> None:
+    from django.core.cache import caches
+    from django.test import override_settings
+
+    from django_altcache.metrics.recorder import _recorders
+
+    alias = f"local-metrics-{prefix}"
+    entry = {"BACKEND": "django_altcache.backends.redis.RedisCache", "LOCATION": server.url,
+             "KEY_PREFIX": prefix, "OPTIONS": {"LOCAL_CACHE": True, "METRICS": True}}
+    with override_settings(CACHES={alias: entry}):
+        cache = caches[alias]
+        live(cache)
+        cache.set("k", "v")
+        settle(cache)
+        assert cache.get("k") == "v"
+        raw_own.config_resetstat()
+        for _ in range(10):
+            assert cache.get("k") == "v"
+        assert cache.get("absent") is None and cache.get("absent") is None
+        assert gets(raw_own) == 1  # the first read of the absent key only
+        get = {(s.op, s.api): s for s in _recorders[alias].snapshot().used()}[("get", "sync")]
+        assert get.hits >= 11 and get.misses >= 2
+    _recorders.pop(alias, None)

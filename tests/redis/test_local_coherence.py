@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from tests._servers.base import wait_until
-from tests._servers.redis import RedisServer, redis_server
+from tests._servers.redis import Flavour, RedisServer, redis_server
 from tests._servers.redis_ha import SentinelTopology, redis_sentinel
 from tests.conftest import dedicated
 from tests.redis.coherence import Config, Report, run, wait_progress
@@ -38,24 +38,29 @@ def check(report: Report, what: str, *, losses: bool) -> None:
 
 
 @pytest.fixture
-def persistent() -> Iterator[RedisServer]:
+def persistent(flavour: Flavour) -> Iterator[RedisServer]:
     """A server whose acknowledged writes survive a kill -9 (AOF, fsync per write)."""
-    yield from dedicated(redis_server, ["--appendonly", "yes", "--appendfsync", "always"])
+    yield from dedicated(redis_server, ["--appendonly", "yes", "--appendfsync", "always"], flavour=flavour)
+
+
+def _config(server: RedisServer, **kwargs: Any) -> Config:
+    # The reader takes the flavour's own LOCATION (valkey://); Django's backend writes, redis:// only.
+    return Config(location=server.url, writer_url=server.raw_url, **kwargs)
 
 
 def test_two_processes(persistent: RedisServer) -> None:
-    check(run(Config(location=persistent.url)), "steady", losses=False)
+    check(run(_config(persistent)), "steady", losses=False)
 
 
 def test_client_kill(persistent: RedisServer) -> None:
-    admin = redis.Redis.from_url(persistent.url)
+    admin = redis.Redis.from_url(persistent.raw_url)
 
     def disrupt(config: Config) -> None:
         for at in (250, 500, 750):
             wait_progress(config, at)
             admin.client_kill_filter(_type="normal", skipme=True)  # the channel and every pooled connection
 
-    check(run(Config(location=persistent.url), disrupt), "CLIENT KILL x3", losses=True)
+    check(run(_config(persistent), disrupt), "CLIENT KILL x3", losses=True)
     admin.close()
 
 
@@ -67,7 +72,7 @@ def test_server_restart(persistent: RedisServer) -> None:
             time.sleep(0.1)
             persistent.start()
 
-    check(run(Config(location=persistent.url), disrupt), "kill -9 + restart x2", losses=True)
+    check(run(_config(persistent), disrupt), "kill -9 + restart x2", losses=True)
 
 
 def test_frozen_server(persistent: RedisServer) -> None:
@@ -79,13 +84,13 @@ def test_frozen_server(persistent: RedisServer) -> None:
         finally:
             persistent.thaw()
 
-    check(run(Config(location=persistent.url, local_cache={"lease": 0.5})), "steady, lease 0.5", losses=False)
-    check(run(Config(location=persistent.url, local_cache={"lease": 0.5}), disrupt), "frozen 1.5 s", losses=False)
+    check(run(_config(persistent, local_cache={"lease": 0.5})), "steady, lease 0.5", losses=False)
+    check(run(_config(persistent, local_cache={"lease": 0.5}), disrupt), "frozen 1.5 s", losses=False)
 
 
 @pytest.fixture
-def sentinel() -> Iterator[SentinelTopology]:
-    yield from dedicated(redis_sentinel)
+def sentinel(flavour: Flavour) -> Iterator[SentinelTopology]:
+    yield from dedicated(redis_sentinel, flavour=flavour)
 
 
 def _failover_config(topology: SentinelTopology) -> Config:

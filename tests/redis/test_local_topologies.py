@@ -1,4 +1,5 @@
-"""The local tier beyond one server: read replicas, Sentinel failover, Redis Cluster (all real)."""
+"""The local tier beyond one server: read replicas, Sentinel failover, Cluster (all real, Redis
+and Valkey)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from django_altcache.backends.redis import RedisCache
-from tests._servers.redis import RedisServer, redis_server
+from tests._servers.redis import Flavour, RedisServer, redis_server
 from tests._servers.redis_ha import LEADER_ARGS, ClusterTopology, SentinelTopology, redis_cluster, redis_sentinel
 from tests.conftest import dedicated
 from tests.redis.test_local_cache import close_tiers, gets, live, settle, until
@@ -36,9 +37,9 @@ def _tiers() -> Iterator[None]:
 
 # -- replicas ---------------------------------------------------------------------------
 @pytest.fixture
-def leader_and_replica() -> Iterator[tuple[RedisServer, RedisServer]]:
-    for leader in dedicated(redis_server, LEADER_ARGS):
-        for replica in dedicated(redis_server, ["--replicaof", "127.0.0.1", str(leader.port)]):
+def leader_and_replica(flavour: Flavour) -> Iterator[tuple[RedisServer, RedisServer]]:
+    for leader in dedicated(redis_server, LEADER_ARGS, flavour=flavour):
+        for replica in dedicated(redis_server, ["--replicaof", "127.0.0.1", str(leader.port)], flavour=flavour):
             try:
                 yield leader, replica
             finally:
@@ -50,7 +51,7 @@ def test_replicas_each_have_a_channel(leader_and_replica: tuple[RedisServer, Red
     cache = cache_for([leader.url, replica.url], OPTIONS={"LOCAL_CACHE": True, **FAST})
     client = live(cache)
     assert {channel.address[1] for channel in client.local.channels()} == {leader.port, replica.port}
-    raw_leader, raw_replica = redis.Redis.from_url(leader.url), redis.Redis.from_url(replica.url)
+    raw_leader, raw_replica = redis.Redis.from_url(leader.raw_url), redis.Redis.from_url(replica.raw_url)
     cache.set("k", "v1")
     until(lambda: cache.get("k") == "v1", timeout=10, what="replication")
     settle(cache)
@@ -76,8 +77,8 @@ def test_replicas_each_have_a_channel(leader_and_replica: tuple[RedisServer, Red
 
 # -- Sentinel -----------------------------------------------------------------------------
 @pytest.fixture
-def sentinel() -> Iterator[SentinelTopology]:
-    for topology in dedicated(redis_sentinel):
+def sentinel(flavour: Flavour) -> Iterator[SentinelTopology]:
+    for topology in dedicated(redis_sentinel, flavour=flavour):
         try:
             yield topology
         finally:
@@ -120,9 +121,9 @@ def _write(cache: RedisCache, value: Any) -> bool:
 
 
 # -- Cluster ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[ClusterTopology]:
-    for topology in dedicated(redis_cluster):
+@pytest.fixture
+def cluster(flavour: Flavour) -> Iterator[ClusterTopology]:
+    for topology in dedicated(redis_cluster, flavour=flavour):
         try:
             yield topology
         finally:
