@@ -13,9 +13,11 @@
   reads its own writes at once (the server's message for that write comes a little later).
 
 Everything else (``lock``, ``ttl``, ``scan_iter``, the client's internals read by ``RedisCache``)
-is the wrapped client's, through ``__getattr__``. A client method that writes and is not listed
-here is still coherent across processes (the server reports the write), but its own process may
-read the old value until the report arrives: new write methods should call ``invalidate``.
+is the wrapped client's, through ``__getattr__``; ``_lexec`` (the leader's execute_command, used by
+the django-redis extras) drops the copy of the key it names. A write through ``_leader`` or
+``_aleader()`` directly is still coherent (the server reports it, and a thread serving hits
+applies reports at least every millisecond), but its own process may read the old value until
+then: new write paths should call ``invalidate``.
 
 One ``RedisTier`` (store + channels) per configuration and process, shared by every instance,
 thread, event loop, and the sync and async paths; a forked child builds its own.
@@ -44,6 +46,7 @@ _monotonic = time.monotonic
 _loads = pickle.loads
 _ABSENT = -2  # PTTL of a key that does not exist
 _NO_EXPIRY = -1
+_READS = frozenset({"GET", "MGET", "EXISTS", "TTL", "PTTL", "TYPE", "STRLEN"})
 CLIENT_NAME = "django-altcache:local-cache"
 
 # Cluster fills: value and remaining TTL in one atomic command, routed by key.
@@ -285,6 +288,15 @@ class TieredClient:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    def _lexec(self, *args: Any) -> Any:
+        """The leader's execute_command, as the backend's extras call it (SET NX/XX, INCRBY,
+        PEXPIRE...): a command naming a key drops this process's copy once it returns."""
+        try:
+            return self._inner._lexec(*args)
+        finally:
+            if len(args) > 1 and args[0] not in _READS:
+                self._store.invalidate(args[1])
 
     @property
     def local(self) -> RedisTier:

@@ -562,3 +562,30 @@ def test_a_local_hit_is_a_hit_for_the_metrics(server: RedisServer, prefix: str, 
         get = {(s.op, s.api): s for s in _recorders[alias].snapshot().used()}[("get", "sync")]
         assert get.hits >= 11 and get.misses >= 2
     _recorders.pop(alias, None)
+
+
+def test_django_redis_api_writes(cache_for: Any, server: RedisServer) -> None:
+    """The extras main added (django-redis's set(nx/xx), incr(ignore_key_check), pexpire,
+    expire_at) drop the local copy: read at once, or within the catch-up bound for the
+    ones that go to the leader's client directly."""
+    cache = cache_for(server.url, OPTIONS=LOCAL)
+    live(cache)
+
+    def held(key: str, value: Any) -> None:
+        cache.set(key, value)
+        settle(cache)
+        assert cache.get(key) == value and cache.get(key) == value
+
+    held("a", 1)
+    assert cache.set("a", 2, xx=True) and cache.get("a") == 2
+    assert not cache.set("a", 3, nx=True) and cache.get("a") == 2
+    held("n", 5)
+    assert cache.incr("n", 2, ignore_key_check=True) == 7 and cache.get("n") == 7
+    held("p", "x")
+    assert cache.pexpire("p", 0) is not None and cache.get("p") is None
+    held("e", "x")
+    assert cache.expire_at("e", int(time.time()) - 10)
+    done = time.monotonic()
+    while time.monotonic() < done + CATCH_UP:
+        pass
+    assert cache.get("e") is None
