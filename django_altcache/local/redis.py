@@ -25,157 +25,25 @@ thread, event loop, and the sync and async paths; a forked child builds its own.
 
 from __future__ import annotations
 
-import math
 import pickle
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.core.cache.backends.base import BaseCache, default_key_func
-
 from django_altcache.backends._shared.registry import ProcessRegistry
-from django_altcache.backends.redis.build import pool_key
 from django_altcache.backends.redis.protocol import RedisSerializer, Script
 from django_altcache.conf.local import RedisLocalSettings
 
-from .store import MISSING, LocalStore, pack
-from .tracking import Channel, address_of
+from .fetch import ABSENT, GET_PTTL, afetch, deadline, fetch
+from .redis_tier import CLIENT_NAME, TIERS, RedisTier, server_prefixes, tier_for
+from .store import MISSING, pack
+from .tracking import Channel
+
+__all__ = ["CLIENT_NAME", "TIERS", "RedisTier", "TieredClient", "wrap"]
 
 _monotonic = time.monotonic
 _loads = pickle.loads
-_ABSENT = -2  # PTTL of a key that does not exist
-_NO_EXPIRY = -1
 _READS = frozenset({"GET", "MGET", "EXISTS", "TTL", "PTTL", "TYPE", "STRLEN"})
-CLIENT_NAME = "django-altcache:local-cache"
-
-# Cluster fills: value and remaining TTL in one atomic command, routed by key.
-GET_PTTL = Script("return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}")
-
-
-def server_prefixes(cache: Any, app_prefixes: tuple[str, ...]) -> tuple[str, ...]:
-    """The made-key prefixes the tier keeps (and asks the server to report writes under).
-
-    Django's key function without ``prefixes``: ``"<KEY_PREFIX>:"``, every version. Otherwise the
-    made keys of the prefixes at the cache's version; a key function that does not preserve
-    prefixes (a hash) simply makes nothing local: a key is kept only if it starts with one.
-    """
-    if not app_prefixes and cache.key_func is default_key_func and type(cache).make_key is BaseCache.make_key:
-        return (f"{cache.key_prefix}:",)
-    return tuple(cache.make_key(prefix) for prefix in (app_prefixes or ("",)))
-
-
-def _connection_kwargs(pool: Any) -> dict[str, Any]:
-    kwargs = {**pool.connection_kwargs, "protocol": 3, "client_name": CLIENT_NAME, "health_check_interval": 0}
-    try:
-        from redis.maint_notifications import MaintNotificationsConfig
-    except ImportError:  # redis-py < 7
-        pass
-    else:
-        kwargs["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
-    return kwargs
-
-
-class RedisTier:
-    """The store and the invalidation channels of one configuration in this process."""
-
-    def __init__(self, client: Any, settings: RedisLocalSettings, prefixes: tuple[str, ...]) -> None:
-        self.settings = settings
-        self.prefixes = prefixes
-        self.cap = settings.ttl if settings.ttl is not None else math.inf
-        self.store = LocalStore(settings.max_entries, settings.max_bytes)
-        self.defunct = False  # set in a forked child: instances made before the fork look again
-        self._client = client  # reaches the process-wide pools the channels connect through
-        self._channels: dict[Any, Channel] = {}
-        self._lock = threading.Lock()
-
-    def channel(self, where: Any) -> Channel:
-        """The channel of server ``where`` (an index in LOCATION, or (host, port) of a cluster node)."""
-        channel = self._channels.get(where)
-        if channel is None:
-            with self._lock:
-                channel = self._channels.get(where)
-                if channel is None:
-                    channel = Channel(self._name(where), self._connector(where), self.prefixes, self.store,
-                                      self.settings.lease)
-                    self._channels[where] = channel
-            channel.start()
-        return channel
-
-    def start(self) -> None:
-        """Open the channel of every server reads may go to, so the first reads can be kept."""
-        client = self._client
-        if client._cluster:
-            for node in client._leader.get_primaries():
-                self.channel((node.host, node.port))
-        else:
-            for index in range(len(client._servers) if client._replicated else 1):
-                self.channel(index)
-
-    def channels(self) -> list[Channel]:
-        return list(self._channels.values())
-
-    def _name(self, where: Any) -> str:
-        if isinstance(where, tuple):
-            return f"{where[0]}:{where[1]}"
-        return self._client._topology.service_name or _public(self._client._servers[where])
-
-    def _connector(self, where: Any) -> Callable[[], Any]:
-        client = self._client
-
-        def connect() -> Any:
-            if isinstance(where, tuple):
-                node = client._leader.get_node(host=where[0], port=where[1])
-                if node is None or node.redis_connection is None:
-                    raise ConnectionError(f"no cluster node {where[0]}:{where[1]}")
-                pool = node.redis_connection.connection_pool
-            else:
-                pool = client._pool_at(where)
-            return pool.connection_class(**_connection_kwargs(pool))
-
-        return connect
-
-    def wait_live(self, timeout: float = 10.0) -> bool:
-        """Every channel opened so far serves hits (bounded wait): for tests and warm-up."""
-        deadline = _monotonic() + timeout
-        return all(channel.wait_live(max(0.0, deadline - _monotonic())) for channel in self.channels())
-
-    def synced(self, timeout: float = 10.0) -> bool:
-        """Every write the servers made before this call has been applied (see Channel.synced)."""
-        deadline = _monotonic() + timeout
-        return all(channel.synced(max(0.0, deadline - _monotonic())) for channel in self.channels())
-
-    def close(self) -> None:
-        self.defunct = True
-        for channel in self.channels():
-            channel.close()
-        self.store.flush()
-
-    def forget(self) -> None:
-        """In a forked child: nothing here may touch the parent's threads or sockets."""
-        self.defunct = True
-        for channel in self.channels():
-            channel.forget()
-        self.store.flush()
-
-
-def _public(url: str) -> str:
-    from django_altcache.backends.redis.pools import public_url
-
-    return public_url(url)
-
-
-TIERS: ProcessRegistry[RedisTier] = ProcessRegistry(on_fork=lambda tier: tier.forget())
-
-
-def tier_for(client: Any, settings: RedisLocalSettings, prefixes: tuple[str, ...]) -> RedisTier:
-    topology = client._topology
-    count = len(topology.servers) if topology.kind == "servers" else 1
-    key = ("redis-local", tuple(pool_key(topology, index, False) for index in range(count)), settings, prefixes,
-           type(client._serializer))
-    return TIERS.get(key, lambda: RedisTier(client, settings, prefixes), stale=lambda tier: tier.defunct)
-
-
 # Instances are made per thread (and per task under ASGI): finding the tier again from the
 # same OPTIONS dict (parsed once per dict, see conf/spec.py) costs a dict lookup, not the pool keys.
 _BY_CACHE: ProcessRegistry[tuple[Any, RedisTier]] = ProcessRegistry()
@@ -194,71 +62,6 @@ def _tier(client: Any, settings: RedisLocalSettings, cache: Any) -> RedisTier:
     tier = tier_for(client, settings, server_prefixes(cache, settings.prefixes))
     tier.start()
     return tier
-
-
-# -- fetching a value and its TTL on a known connection ------------------------------------
-def _fetch(pool: Any, args: tuple[tuple[Any, ...], ...]) -> tuple[list[Any], Any]:
-    """Send ``args`` (commands) in one write, read every reply; (replies, server reached)."""
-    import redis
-
-    conn = pool.get_connection()
-    try:
-        def attempt() -> list[Any]:
-            conn.send_packed_command(conn.pack_commands(args))
-            return _read_all(conn, len(args), redis.ResponseError)
-
-        replies = conn.retry.call_with_retry(attempt, lambda error: conn.disconnect())
-        return replies, address_of(conn)
-    finally:
-        pool.release(conn)
-
-
-def _read_all(conn: Any, count: int, response_error: type[BaseException]) -> list[Any]:
-    replies: list[Any] = []
-    error: BaseException | None = None
-    for _ in range(count):
-        try:
-            replies.append(conn.read_response())
-        except response_error as exc:  # keep reading: the connection must stay in step
-            error = error or exc
-            replies.append(None)
-    if error is not None:
-        raise error
-    return replies
-
-
-async def _afetch(pool: Any, args: tuple[tuple[Any, ...], ...]) -> tuple[list[Any], Any]:
-    import redis
-
-    conn = await pool.get_connection()
-    try:
-        async def attempt() -> list[Any]:
-            await conn.send_packed_command(conn.pack_commands(args))
-            replies: list[Any] = []
-            error: BaseException | None = None
-            for _ in range(len(args)):
-                try:
-                    replies.append(await conn.read_response())
-                except redis.ResponseError as exc:
-                    error = error or exc
-                    replies.append(None)
-            if error is not None:
-                raise error
-            return replies
-
-        async def fail(error: BaseException) -> None:
-            await conn.disconnect()
-
-        replies = await conn.retry.call_with_retry(attempt, fail)
-        return replies, address_of(conn)
-    finally:
-        await pool.release(conn)
-
-
-def _deadline(started: float, pttl: Any, cap: float) -> float:
-    if pttl is None or pttl == _NO_EXPIRY or pttl == _ABSENT:
-        return started + cap
-    return started + min(pttl / 1000.0, cap)
 
 
 class TieredClient:
@@ -429,7 +232,7 @@ class TieredClient:
             token = store.begin(key)
             started = _monotonic()
             try:
-                (data, pttl), address = _fetch(inner._pool_at(index), (("GET", key), ("PTTL", key)))
+                (data, pttl), address = fetch(inner._pool_at(index), (("GET", key), ("PTTL", key)))
             except self._errors as exc:
                 store.abandon(key, token)
                 if not self._replicated:
@@ -459,7 +262,7 @@ class TieredClient:
             token = store.begin(key)
             started = _monotonic()
             try:
-                (data, pttl), address = await _afetch(inner._aclient_at(index).connection_pool,
+                (data, pttl), address = await afetch(inner._aclient_at(index).connection_pool,
                                                       (("GET", key), ("PTTL", key)))
             except self._errors as exc:
                 store.abandon(key, token)
@@ -480,8 +283,8 @@ class TieredClient:
         """(the value, or MISSING; whether ``data`` is undecodable)."""
         store = self._store
         if data is None:
-            if pttl == _ABSENT and address == channel.address:
-                store.finish(key, token, MISSING, True, 0, _deadline(started, pttl, self._cap), channel)
+            if pttl == ABSENT and address == channel.address:
+                store.finish(key, token, MISSING, True, 0, deadline(started, pttl, self._cap), channel)
             else:
                 store.abandon(key, token)
             return MISSING, False
@@ -491,10 +294,10 @@ class TieredClient:
             store.abandon(key, token)
             return MISSING, True
         packed = pack(value, data if self._raw_is_pickle and type(data) is bytes and data[:1] == b"\x80" else None)
-        if packed is None or pttl == _ABSENT or address != channel.address:
+        if packed is None or pttl == ABSENT or address != channel.address:
             store.abandon(key, token)  # gone meanwhile, or read from a server the channel is not on
         else:
-            store.finish(key, token, *packed, _deadline(started, pttl, self._cap), channel)
+            store.finish(key, token, *packed, deadline(started, pttl, self._cap), channel)
         return value, False
 
     def _keep(self, key: Any, token: object, data: Any, pttl: Any, started: float, channel: Channel,
@@ -574,7 +377,7 @@ class TieredClient:
             started = _monotonic()
             keys = list(missing)
             try:
-                replies, address = _fetch(inner._pool_at(index), self._many_args(keys))
+                replies, address = fetch(inner._pool_at(index), self._many_args(keys))
             except self._errors as exc:
                 self._abandon_all(tokens)
                 if not self._replicated:
@@ -607,7 +410,7 @@ class TieredClient:
             started = _monotonic()
             keys = list(missing)
             try:
-                replies, address = await _afetch(inner._aclient_at(index).connection_pool, self._many_args(keys))
+                replies, address = await afetch(inner._aclient_at(index).connection_pool, self._many_args(keys))
             except self._errors as exc:
                 self._abandon_all(tokens)
                 if not self._replicated:
