@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+__all__ = ["get_redis_connection", "memoize"]
+
+if TYPE_CHECKING:
+    from .stampede.memoize import memoize
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: ``import django_altcache`` (from settings.py, or as an app
+    # before the registry is ready) must not pull in Django's cache machinery.
+    if name == "memoize":
+        from .stampede.memoize import memoize
+
+        return memoize
+    raise AttributeError(f"module 'django_altcache' has no attribute {name!r}")
 
 
 def get_redis_connection(alias: str = "default", write: bool = True) -> Any:

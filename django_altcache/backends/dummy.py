@@ -16,14 +16,16 @@ from django_altcache.conf.common import DUMMY
 
 from ._shared.keys import FastKeysMixin
 from ._shared.twins import InlineAsyncMixin
+from ..stampede.mixin import StampedeMixin
 from .base import AltCache
 
 
-class DummyCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
+class DummyCache(StampedeMixin, AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
     spec = DUMMY
 
     def __init__(self, host: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._init_stampede(host, args[0] if args else kwargs.get("params", {}))  # single-flight get_or_set (docs/stampede.md)
         self._init_fast_keys()
 
     def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> bool:

@@ -48,6 +48,7 @@ from ._file_codec import value_codec
 from ._files import Busy, CorruptEntry
 from ._shared.keys import FastKeysMixin
 from ._shared.registry import ProcessRegistry
+from ..stampede.mixin import StampedeMixin
 from .base import AltCache, logger
 
 T = TypeVar("T")
@@ -60,11 +61,12 @@ def _state_for(directory: str) -> _files.DirState:
     return _states.get(directory, _files.DirState)
 
 
-class FileBasedCache(AltCache, FastKeysMixin, DjangoFileBasedCache):
+class FileBasedCache(StampedeMixin, AltCache, FastKeysMixin, DjangoFileBasedCache):
     spec = FILEBASED
 
     def __init__(self, dir: Any, params: dict[str, Any]) -> None:
         super().__init__(dir, params)  # abspath, and the directory created 0o700 as Django does
+        self._init_stampede(dir, params)  # single-flight get_or_set (docs/stampede.md)
         self._init_fast_keys()
         self._prefix = os.path.join(self._dir, "")
         self._state = _state_for(self._dir)

@@ -33,6 +33,7 @@ from django_altcache.conf.common import LOCMEM
 
 from ._shared.keys import FastKeysMixin
 from ._shared.twins import InlineAsyncMixin
+from ..stampede.mixin import StampedeMixin
 from .base import AltCache
 from ..codecs import UnreadableValue, report_unreadable
 
@@ -55,12 +56,13 @@ def _encoder(codec: Any) -> Any:
     return dumps
 
 
-class LocMemCache(AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
+class LocMemCache(StampedeMixin, AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
     spec = LOCMEM
     pickle_protocol = pickle.HIGHEST_PROTOCOL
 
     def __init__(self, name: str, params: dict[str, Any]) -> None:
         super().__init__(params)
+        self._init_stampede(name, params)  # single-flight get_or_set (docs/stampede.md)
         self._init_fast_keys()
         self._cache = _caches.setdefault(name, OrderedDict())
         self._expire_info = _expire_info.setdefault(name, {})

@@ -11,7 +11,7 @@ from typing import Any
 
 from django_altcache.codecs import declared as codecs
 
-from . import metrics, resilience
+from . import metrics, resilience, stampede
 from .families import LIBRARY, Backend
 from .findings import ERROR, UNKNOWN, WARNING, Finding
 from .local import TIMED_LOCAL_CACHE
@@ -27,7 +27,7 @@ CULL_FREQUENCY = Option("CULL_FREQUENCY", int_coercible(0, 3), 3, django=True, g
 CULLING = (MAX_ENTRIES, CULL_FREQUENCY)
 
 # Every one of our backends.
-COMMON: tuple[Option[Any], ...] = (*resilience.OPTIONS, *codecs.OPTIONS, *metrics.OPTIONS)
+COMMON: tuple[Option[Any], ...] = (*resilience.OPTIONS, *codecs.OPTIONS, *metrics.OPTIONS, *stampede.OPTIONS)
 RELATIONS = (*resilience.RELATIONS,)
 
 

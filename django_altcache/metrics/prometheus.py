@@ -66,12 +66,13 @@ def _op_labels(snap: Snapshot, op: str, api: str) -> tuple[tuple[str, str], ...]
 
 
 def compat_samples(snaps: list[Snapshot]) -> Iterator[Sample]:
-    """django-prometheus' counters: ``get`` calls (sync and async) summed per backend label."""
+    """django-prometheus' counters: ``get`` and ``get_or_set`` calls (sync and async) summed per backend
+    label (django-prometheus counts the gets Django's get_or_set makes)."""
     totals: dict[str, dict[str, int]] = {}
     for snap in snaps:
         per = totals.setdefault(snap.backend, {"calls": 0, "hits": 0, "misses": 0, "errors": 0})
         for stats in snap.ops:
-            if stats.op == "get":
+            if stats.op in ("get", "get_or_set"):
                 per["calls"] += stats.calls
                 per["hits"] += stats.hits
                 per["misses"] += stats.misses

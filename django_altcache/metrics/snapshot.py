@@ -10,10 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# The operations whose hits and misses make an alias's hit rate: the lookups that reach
-# the store. get_or_set is left out because it is built on get (its own get is counted
-# there), and counting both would count one lookup twice.
-LOOKUPS = frozenset({"get", "get_many", "has_key"})
+# The operations whose hits and misses make an alias's hit rate. get_or_set counts once (its
+# inner lookups are not counted: backends/_shared/guard.py), a miss when its callable ran.
+LOOKUPS = frozenset({"get", "get_many", "has_key", "get_or_set"})
 
 
 @dataclass(frozen=True)

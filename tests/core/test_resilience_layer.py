@@ -127,3 +127,20 @@ def test_log_limiter_counts_what_it_skipped(caplog: Any) -> None:
     caplog.clear()
     silent(logging.WARNING, "x")
     assert not caplog.records
+
+
+def test_a_callables_own_outage_class_error_is_not_swallowed_by_get_or_set() -> None:
+    """get_or_set is transparent to the guard: its inner operations are guarded, but an error
+    the caller's callable raises (even of the library's outage classes) reaches the caller."""
+    from django_altcache.backends._shared.guard import guarded_variant
+    from django_altcache.backends.locmem import LocMemCache
+
+    cache = guarded_variant(LocMemCache)("transparent-get-or-set", {"OPTIONS": {"IGNORE_EXCEPTIONS": True}})
+    cache._init_guard("locmem", errors=(ConnectionError,), make_error=ConnectionError)
+
+    def compute() -> Any:
+        raise ConnectionError("the callable's own database is down")
+
+    with pytest.raises(ConnectionError, match="callable's own"):
+        cache.get_or_set("k", compute)
+    assert cache.get_or_set("k", lambda: 1) == 1

@@ -45,6 +45,9 @@ SIDES = ("reads", "writes")
 
 # The cache (if any) whose guarded operation the current thread or task is inside.
 _inside: ContextVar[object | None] = ContextVar("django_altcache_guarded", default=None)
+# The cache (if any) whose get_or_set the current thread or task is inside, with metrics on: the
+# operations it is made of (lookups, lock, polls) are guarded but not counted; get_or_set is.
+_quiet: ContextVar[object | None] = ContextVar("django_altcache_quiet", default=None)
 
 
 class Recorder(Protocol):
@@ -207,7 +210,7 @@ class Guard:
     # patched onto the class (called as Python would call it through an instance: without it).
     def run(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
             kwargs: dict[str, Any]) -> Any:
-        recorder = self.recorder
+        recorder = self.recorder if _quiet.get() is not cache else None
         breaker = self.breakers[spec.side]
         if recorder is None and (breaker is None or not breaker._open_until):
             # The common case (breaker closed, no metrics): the least work per call.
@@ -246,7 +249,7 @@ class Guard:
 
     async def arun(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
                    kwargs: dict[str, Any]) -> Any:
-        recorder = self.recorder
+        recorder = self.recorder if _quiet.get() is not cache else None
         breaker = self.breakers[spec.side]
         if recorder is None and (breaker is None or not breaker._open_until):
             try:
@@ -307,6 +310,60 @@ class Guard:
             logger.exception("django_altcache: the metrics recorder failed")
         return result
 
+    # -- get_or_set with metrics: one call, a hit when the caller's callable did not run -----
+    def metered(self, op: str, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> Any:
+        if self.tracing:
+            with self.recorder.span(op, args, kwargs) as span:  # type: ignore[union-attr]
+                result = self._metered(op, impl, cache, args, kwargs)
+                span.set_result(result)
+                return result
+        return self._metered(op, impl, cache, args, kwargs)
+
+    def _metered(self, op: str, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+        recorder: Any = self.recorder
+        args, kwargs, ran = _watch_default(args, kwargs)
+        started = time.perf_counter() if recorder.timed else 0.0
+        token = _quiet.set(cache)
+        try:
+            result = impl(cache, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
+        except BaseException as exc:
+            self._record(recorder, op, started, None, args, kwargs, type(exc), False)
+            raise
+        finally:
+            _quiet.reset(token)
+        self._record(recorder, op, started, _ran_outcome(ran), args, kwargs, None, False, result)
+        return result
+
+    async def ametered(self, op: str, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
+                       kwargs: dict[str, Any]) -> Any:
+        if self.tracing:
+            with self.recorder.span("a" + op, args, kwargs) as span:  # type: ignore[union-attr]
+                result = await self._ametered(op, impl, cache, args, kwargs)
+                span.set_result(result)
+                return result
+        return await self._ametered(op, impl, cache, args, kwargs)
+
+    async def _ametered(self, op: str, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
+                        kwargs: dict[str, Any]) -> Any:
+        recorder: Any = self.recorder
+        args, kwargs, ran = _watch_default(args, kwargs)
+        started = time.perf_counter() if recorder.timed else 0.0
+        token = _quiet.set(cache)
+        try:
+            if type(impl) is FunctionType:
+                result = await impl(cache, *args, **kwargs)
+            else:
+                result = await impl(*args, **kwargs)
+        except BaseException as exc:
+            self._record(recorder, "a" + op, started, None, args, kwargs, type(exc), False)
+            raise
+        finally:
+            _quiet.reset(token)
+        self._record(recorder, "a" + op, started, _ran_outcome(ran), args, kwargs, None, False, result)
+        return result
+
     def traced(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
                kwargs: dict[str, Any]) -> Any:
         """The call inside the recorder's span (OpenTelemetry): current while the call runs."""
@@ -332,6 +389,35 @@ class Guard:
             recorder.record(op, seconds, hits, misses, error, fallback)
         except Exception:  # noqa: BLE001 - metrics must never break a cache call
             logger.exception("django_altcache: the metrics recorder failed")
+
+
+def _watch_default(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any],
+                                                                         list[bool] | None]:
+    """get_or_set's arguments with a callable default wrapped to note that it ran (a miss);
+    ``None`` as the note when the default is a plain value (the outcome cannot be told)."""
+    if "default" in kwargs:
+        default, where = kwargs["default"], "kwargs"
+    elif len(args) > 1:
+        default, where = args[1], "args"
+    else:
+        return args, kwargs, None
+    if not callable(default):
+        return args, kwargs, None
+    ran: list[bool] = []
+
+    def watched() -> Any:
+        ran.append(True)
+        return default()
+
+    if where == "kwargs":
+        return args, {**kwargs, "default": watched}, ran
+    return (args[0], watched, *args[2:]), kwargs, ran
+
+
+def _ran_outcome(ran: list[bool] | None) -> Outcome | None:
+    if ran is None:
+        return None
+    return lambda args, kwargs, result: (0, 1) if ran else (1, 0)
 
 
 class _BreakerListener:
@@ -368,14 +454,16 @@ def _sync_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]
         impl = getattr(bare, name)  # looked up per call: a patch of the class is honoured
         if transparent:
             guard = self._guard
-            return (guard.traced if guard.tracing else guard.run)(op, spec, impl, self, args, kwargs)
+            if guard.recorder is not None and _quiet.get() is not self:
+                return guard.metered(op, impl, self, args, kwargs)
+            return impl(self, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
         if _inside.get() is self:
             return impl(self, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
         guard = self._guard
         breaker = guard.breakers[side]
         token = _inside.set(self)
         try:
-            if guard.recorder is not None:
+            if guard.recorder is not None and _quiet.get() is not self:
                 if guard.tracing:
                     return guard.traced(op, spec, impl, self, args, kwargs)
                 if guard.lean:
@@ -405,7 +493,11 @@ def _async_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any
         impl = getattr(bare, name)
         if transparent:
             guard = self._guard
-            return await (guard.atraced if guard.tracing else guard.arun)(op, spec, impl, self, args, kwargs)
+            if guard.recorder is not None and _quiet.get() is not self:
+                return await guard.ametered(op, impl, self, args, kwargs)
+            if type(impl) is FunctionType:
+                return await impl(self, *args, **kwargs)
+            return await impl(*args, **kwargs)
         if _inside.get() is self:
             if type(impl) is FunctionType:
                 return await impl(self, *args, **kwargs)

@@ -38,6 +38,7 @@ from django.db import (
 from django.utils import timezone
 
 from .._shared.twins import in_thread, twins
+from ...stampede.mixin import StampedeMixin
 from ..base import AltCache, PingResult, logger
 from . import codec as db_codec
 from . import options
@@ -61,13 +62,14 @@ LOCKED_RETRIES = 6
 CORRUPT = (ValueError, EOFError, pickle.UnpicklingError)  # binascii.Error is a ValueError
 
 
-class DatabaseCache(AltCache, BaseDatabaseCache):
+class DatabaseCache(StampedeMixin, AltCache, BaseDatabaseCache):
     spec = options.SPEC
     pickle_protocol = pickle.HIGHEST_PROTOCOL
 
     def __init__(self, table: str, params: dict[str, Any]) -> None:
         options.check_table_name(table)
         super().__init__(table, params)
+        self._init_stampede(table, params)  # single-flight get_or_set (docs/stampede.md)
         parsed = self._parsed
         self._cull_probability = parsed[options.CULL_PROBABILITY]
         self.unlogged = parsed[options.UNLOGGED]

@@ -32,6 +32,7 @@ from django.core.cache.backends.base import (
 from django_altcache.backends._shared.breaker import shared_log
 from django_altcache.backends._shared.twins import in_thread, twins
 from django_altcache.backends.base import AltCache, PingResult, logger
+from django_altcache.stampede.mixin import StampedeMixin
 
 from .._shared.keys import FastKeysMixin, is_clean, quiet_for_clean_keys
 from .clients import shared_client
@@ -40,13 +41,14 @@ from .drivers import Driver, PyLibMCDriver, PyMemcacheDriver
 from .options import PYLIBMC_SPEC, PYMEMCACHE_SPEC, parse_servers
 
 
-class MemcachedCache(AltCache, FastKeysMixin, django_memcached.BaseMemcachedCache):
+class MemcachedCache(StampedeMixin, AltCache, FastKeysMixin, django_memcached.BaseMemcachedCache):
     driver_class: type[Driver]
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         # Django's BaseMemcachedCache.__init__ is replaced, not extended: it would
         # keep unchecked server strings and the user's OPTIONS without our defaults.
         BaseCache.__init__(self, params)
+        self._init_stampede(server, params)  # single-flight get_or_set (docs/stampede.md)
         self._init_fast_keys()
         self._servers = parse_servers(server)
         pool = len(self._servers) > 1

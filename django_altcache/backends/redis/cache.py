@@ -27,6 +27,7 @@ from django_altcache.conf.resilience import (
 )
 
 from .._shared.keys import FastKeysMixin, is_clean, quiet_for_clean_keys
+from ...stampede.mixin import StampedeMixin
 from ..base import AltCache, PingResult, round_trip
 from . import codec, djangoredis, extras, options, pools, structures
 from .client import RedisCacheClient
@@ -103,13 +104,14 @@ class DjangoRedisLog:
         self.logger.error("Exception ignored: " + message, *args, exc_info=exc or True)
 
 
-class RedisCache(StructuresMixin, ExtrasMixin, AltCache, FastKeysMixin, DjangoRedisCache):
+class RedisCache(StampedeMixin, StructuresMixin, ExtrasMixin, AltCache, FastKeysMixin, DjangoRedisCache):
     spec = options.SPEC
     # Operations of our own the guard wraps (fail-soft, breakers, metrics), with their fallbacks.
     operations = {**extras.OPERATIONS, **structures.OPERATIONS}
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         BaseCache.__init__(self, params)
+        self._init_stampede(server, params)  # single-flight get_or_set (docs/stampede.md)
         parsed = self._parsed
         extra = _settings(parsed)
         self._servers = options.servers_of(server)

@@ -101,3 +101,26 @@ def test_without_metrics_nothing_is_recorded(alias: str) -> None:
         cache.get("a")
         assert alias not in _recorders
         assert type(cache).__dict__.get("_bare") is None  # the plain class: nothing wraps anything
+
+
+@pytest.mark.parametrize("stampede", [False, True], ids=["djangos-get-or-set", "stampede"])
+def test_get_or_set_is_one_call_a_miss_when_its_callable_ran(alias: str, stampede: bool) -> None:
+    options: dict = {"METRICS": True, **({"STAMPEDE": True} if stampede else {})}
+    entry = {"BACKEND": "django_altcache.backends.locmem.LocMemCache", "LOCATION": alias, "OPTIONS": options}
+    with override_settings(CACHES={alias: entry}):
+        cache = caches[alias]
+        assert cache.get_or_set("k", lambda: "computed") == "computed"  # miss: the callable ran
+        assert cache.get_or_set("k", lambda: "again") == "computed"  # hit
+        assert asyncio.run(cache.aget_or_set("k", lambda: "async")) == "computed"  # hit
+        cache.get_or_set("plain", "value")  # a plain default: neither hit nor miss can be told
+        samples = exposition_values(generate_latest(REGISTRY).decode())
+        sync = {"alias": alias, "backend": "locmem", "op": "get_or_set", "api": "sync"}
+        assert value(samples, "django_altcache_operations_total", **sync) == 3
+        assert value(samples, "django_altcache_hits_total", **sync) == 1
+        assert value(samples, "django_altcache_misses_total", **sync) == 1
+        assert value(samples, "django_altcache_hits_total", **{**sync, "api": "async"}) == 1
+        # The lookups, the add and (with STAMPEDE) the lock inside them are not calls of their own.
+        for op in ("get", "add", "set", "delete", "get_many", "set_many"):
+            for api in ("sync", "async"):
+                assert value(samples, "django_altcache_operations_total", **{**sync, "op": op, "api": api}) in (0, None)
+        caches[alias].clear()
