@@ -35,6 +35,7 @@ from django_altcache.codecs.declared import codec_of
 from django_altcache.conf.alias import guess_alias
 from django_altcache.conf.metrics import METRICS
 from django_altcache.conf.resilience import Resilience, resilience_of
+from django_altcache.local.timed import local_variant
 
 from ._shared.breaker import logger
 from ._shared.guard import Guard, bypass, guarded_variant
@@ -70,8 +71,11 @@ class AltCache(BaseCache, metaclass=_Building):
         options = params.get("OPTIONS") if isinstance(params, dict) else None
         parsed = cls.spec.parse(options)
         target: type = cls
-        if "_bare" not in cls.__dict__ and cls.needs_guard(parsed):
-            target = guarded_variant(cls)
+        if "_bare" not in cls.__dict__:
+            # The local tier's variant (time-bounded LOCAL_CACHE), then the guard around it.
+            target = local_variant(cls, parsed)
+            if cls.needs_guard(parsed):
+                target = guarded_variant(target)
         self = super().__new__(target)
         self._parsed = parsed
         settings = parsed[METRICS]

@@ -14,6 +14,7 @@ from django_altcache.codecs import declared as codecs
 from . import metrics, resilience, stampede
 from .families import LIBRARY, Backend
 from .findings import ERROR, UNKNOWN, WARNING, Finding
+from .local import TIMED_LOCAL_CACHE
 from .spec import Option, Spec
 from .values import int_coercible
 
@@ -47,5 +48,5 @@ def in_process_spec(family: str) -> Spec:
 
 
 LOCMEM = in_process_spec("locmem")
-FILEBASED = in_process_spec("filebased")
+FILEBASED = in_process_spec("filebased").extend(TIMED_LOCAL_CACHE)
 DUMMY = in_process_spec("dummy")

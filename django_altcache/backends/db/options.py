@@ -9,6 +9,7 @@ import django
 
 from django_altcache.conf import CacheConfigError, Option, Parsed, Spec
 from django_altcache.conf.common import COMMON, CULLING, RELATIONS
+from django_altcache.conf.local import TIMED_LOCAL_CACHE
 from django_altcache.conf.values import boolean, optional, positive_seconds_or_none, probability
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
@@ -63,4 +64,4 @@ def check_table_name(table: Any) -> str:
     return table
 
 
-SPEC = Spec("db", [*CULLING, *DB_OPTIONS, *COMMON], relations=RELATIONS)
+SPEC = Spec("db", [*CULLING, *DB_OPTIONS, *COMMON, TIMED_LOCAL_CACHE], relations=RELATIONS)

@@ -19,6 +19,7 @@ from typing import Any
 from django_altcache.conf import CacheConfigError, Spec, split_location
 from django_altcache.conf.common import COMMON, RELATIONS, culling_elsewhere
 from django_altcache.conf.families import LIBRARY, Backend
+from django_altcache.conf.local import TIMED_LOCAL_CACHE
 from django_altcache.conf.findings import CONFLICT, ERROR, UNBOUNDED, VALUE, WARNING, Finding, unknown_finding
 from django_altcache.conf.library import Accepted, init_keywords, library_options
 from django_altcache.conf.values import (
@@ -212,5 +213,5 @@ def _pylibmc_behaviors(behaviors: Mapping[str, Any]) -> list[Finding]:
 
 
 _RELATIONS = (*RELATIONS, culling_elsewhere, check_relations)
-PYMEMCACHE_SPEC = Spec("pymemcache", COMMON, passthrough=True, undeclared=check_keywords, relations=_RELATIONS)
-PYLIBMC_SPEC = Spec("pylibmc", COMMON, passthrough=True, undeclared=check_keywords, relations=_RELATIONS)
+PYMEMCACHE_SPEC = Spec("pymemcache", [*COMMON, TIMED_LOCAL_CACHE], passthrough=True, undeclared=check_keywords, relations=_RELATIONS)
+PYLIBMC_SPEC = Spec("pylibmc", [*COMMON, TIMED_LOCAL_CACHE], passthrough=True, undeclared=check_keywords, relations=_RELATIONS)

@@ -120,6 +120,7 @@ class RedisCache(StampedeMixin, StructuresMixin, ExtrasMixin, AltCache, FastKeys
             self._servers = self._servers[:1]  # django-redis's Sentinel LOCATION may list the service twice
         self._clear_prefix_only = parsed[options.CLEAR_PREFIX_ONLY]
         self._serializer = parsed[options.SERIALIZER]
+        self._local = parsed[options.REDIS_LOCAL_CACHE]  # None: no local tier, nothing wrapped
         self._codec = self._init_codec(server, params)
         self._serializer = codec.serializer_for(self._serializer, self._codec)
         self._class = RedisCacheClient
@@ -141,7 +142,12 @@ class RedisCache(StampedeMixin, StructuresMixin, ExtrasMixin, AltCache, FastKeys
 
     @cached_property
     def _cache(self) -> RedisCacheClient:
-        return self._class(self._servers, self._topology, self._serializer)
+        client = self._class(self._servers, self._topology, self._serializer)
+        if self._local is None:
+            return client
+        from django_altcache.local.redis import wrap
+
+        return wrap(client, self._local, self)  # type: ignore[return-value]  # the client's API, tiered
 
     def servers_description(self) -> list[str]:
         return [pools.public_url(url) for url in self._servers]

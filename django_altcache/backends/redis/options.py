@@ -29,6 +29,7 @@ from django.core.cache.backends.base import default_key_func
 from django_altcache.conf import CacheConfigError, Option, Parsed, Spec, split_location
 from django_altcache.conf.common import COMMON, RELATIONS, culling_elsewhere
 from django_altcache.conf.families import Backend
+from django_altcache.conf.local import REDIS_LOCAL_CACHE
 from django_altcache.conf.findings import CONFLICT, ERROR, UNBOUNDED, WARNING, Finding
 from django_altcache.conf.library import Accepted, import_class, init_keywords, library_options
 from django_altcache.conf.location import scheme_of
@@ -78,7 +79,7 @@ ASYNC_OPTIONS: Option[dict[str, Any]] = Option("async_options", mapping, {}, gro
 SENTINEL_KWARGS: Option[dict[str, Any]] = Option("sentinel_kwargs", mapping, {}, group="Redis",
                          doc="Keywords for the connections to the sentinels themselves (e.g. their password).")
 REDIS_OPTIONS = (CLUSTER, CLEAR_PREFIX_ONLY, SERIALIZER, POOL_CLASS, PARSER_CLASS, ASYNC_POOL_CLASS,
-                 ASYNC_OPTIONS, SENTINEL_KWARGS)
+                 ASYNC_OPTIONS, SENTINEL_KWARGS, REDIS_LOCAL_CACHE)
 
 # Value rules for well-known redis-py keywords: only what redis-py certainly fails on.
 REDIS_VALUES: dict[str, Rule] = {
