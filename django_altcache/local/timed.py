@@ -207,12 +207,12 @@ class TimedLocalMixin(BaseCache):
         return value is not MISSING
 
     # -- writes: this process's copies go once the write returns ------------------------------
-    def _made(self, key: Any, version: Any) -> str:
+    def _local_key(self, key: Any, version: Any) -> str:
         return self.make_key(key, version=version)
 
     # After the write, not before (see local/redis.py): no read that starts once the write has
     # returned gets the old value from here.
-    def _write(self, keys: list[str], call: Callable[..., Any], *args: Any) -> Any:
+    def _local_write(self, keys: list[str], call: Callable[..., Any], *args: Any) -> Any:
         token = _writing.set(True)
         try:
             return call(*args)
@@ -220,7 +220,7 @@ class TimedLocalMixin(BaseCache):
             _writing.reset(token)
             self._local_store.invalidate_many(keys)
 
-    async def _awrite(self, keys: list[str], call: Callable[..., Any], *args: Any) -> Any:
+    async def _local_awrite(self, keys: list[str], call: Callable[..., Any], *args: Any) -> Any:
         token = _writing.set(True)
         try:
             return await call(*args)
@@ -228,41 +228,41 @@ class TimedLocalMixin(BaseCache):
             _writing.reset(token)
             self._local_store.invalidate_many(keys)
 
-    def _versions(self, key: Any, delta: int, version: Any) -> list[str]:
+    def _local_versions(self, key: Any, delta: int, version: Any) -> list[str]:
         version = self.version if version is None else version
-        return [self._made(key, version), self._made(key, version + delta)]
+        return [self._local_key(key, version), self._local_key(key, version + delta)]
 
     def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> None:
-        self._write([self._made(key, version)], super().set, key, value, timeout, version)
+        self._local_write([self._local_key(key, version)], super().set, key, value, timeout, version)
 
     def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> bool:
-        return self._write([self._made(key, version)], super().add, key, value, timeout, version)  # type: ignore[no-any-return]
+        return self._local_write([self._local_key(key, version)], super().add, key, value, timeout, version)  # type: ignore[no-any-return]
 
     def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> bool:
-        return self._write([self._made(key, version)], super().touch, key, timeout, version)  # type: ignore[no-any-return]
+        return self._local_write([self._local_key(key, version)], super().touch, key, timeout, version)  # type: ignore[no-any-return]
 
     def delete(self, key: Any, version: Any = None) -> bool:
-        return self._write([self._made(key, version)], super().delete, key, version)  # type: ignore[no-any-return]
+        return self._local_write([self._local_key(key, version)], super().delete, key, version)  # type: ignore[no-any-return]
 
     def incr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
-        return self._write([self._made(key, version)], super().incr, key, delta, version)
+        return self._local_write([self._local_key(key, version)], super().incr, key, delta, version)
 
     def decr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
-        return self._write([self._made(key, version)], super().decr, key, delta, version)
+        return self._local_write([self._local_key(key, version)], super().decr, key, delta, version)
 
     def incr_version(self, key: Any, delta: int = 1, version: Any = None) -> int:
-        return self._write(self._versions(key, delta, version), super().incr_version, key, delta, version)  # type: ignore[no-any-return]
+        return self._local_write(self._local_versions(key, delta, version), super().incr_version, key, delta, version)  # type: ignore[no-any-return]
 
     def decr_version(self, key: Any, delta: int = 1, version: Any = None) -> int:
-        return self._write(self._versions(key, -delta, version), super().decr_version, key, delta, version)  # type: ignore[no-any-return]
+        return self._local_write(self._local_versions(key, -delta, version), super().decr_version, key, delta, version)  # type: ignore[no-any-return]
 
     def set_many(self, data: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> list[Any]:
         data = dict(data)
-        return self._write([self._made(key, version) for key in data], super().set_many, data, timeout, version)  # type: ignore[no-any-return]
+        return self._local_write([self._local_key(key, version) for key in data], super().set_many, data, timeout, version)  # type: ignore[no-any-return]
 
     def delete_many(self, keys: Iterable[Any], version: Any = None) -> None:
         keys = list(keys)
-        self._write([self._made(key, version) for key in keys], super().delete_many, keys, version)
+        self._local_write([self._local_key(key, version) for key in keys], super().delete_many, keys, version)
 
     def clear(self) -> None:
         try:
@@ -271,36 +271,36 @@ class TimedLocalMixin(BaseCache):
             self._local_store.flush()
 
     async def aset(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> None:
-        await self._awrite([self._made(key, version)], super().aset, key, value, timeout, version)
+        await self._local_awrite([self._local_key(key, version)], super().aset, key, value, timeout, version)
 
     async def aadd(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> bool:
-        return await self._awrite([self._made(key, version)], super().aadd, key, value, timeout, version)  # type: ignore[no-any-return]
+        return await self._local_awrite([self._local_key(key, version)], super().aadd, key, value, timeout, version)  # type: ignore[no-any-return]
 
     async def atouch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> bool:
-        return await self._awrite([self._made(key, version)], super().atouch, key, timeout, version)  # type: ignore[no-any-return]
+        return await self._local_awrite([self._local_key(key, version)], super().atouch, key, timeout, version)  # type: ignore[no-any-return]
 
     async def adelete(self, key: Any, version: Any = None) -> bool:
-        return await self._awrite([self._made(key, version)], super().adelete, key, version)  # type: ignore[no-any-return]
+        return await self._local_awrite([self._local_key(key, version)], super().adelete, key, version)  # type: ignore[no-any-return]
 
     async def aincr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
-        return await self._awrite([self._made(key, version)], super().aincr, key, delta, version)
+        return await self._local_awrite([self._local_key(key, version)], super().aincr, key, delta, version)
 
     async def adecr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
-        return await self._awrite([self._made(key, version)], super().adecr, key, delta, version)
+        return await self._local_awrite([self._local_key(key, version)], super().adecr, key, delta, version)
 
     async def aincr_version(self, key: Any, delta: int = 1, version: Any = None) -> int:
-        return await self._awrite(self._versions(key, delta, version), super().aincr_version, key, delta, version)  # type: ignore[no-any-return]
+        return await self._local_awrite(self._local_versions(key, delta, version), super().aincr_version, key, delta, version)  # type: ignore[no-any-return]
 
     async def adecr_version(self, key: Any, delta: int = 1, version: Any = None) -> int:
-        return await self._awrite(self._versions(key, -delta, version), super().adecr_version, key, delta, version)  # type: ignore[no-any-return]
+        return await self._local_awrite(self._local_versions(key, -delta, version), super().adecr_version, key, delta, version)  # type: ignore[no-any-return]
 
     async def aset_many(self, data: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> list[Any]:
         data = dict(data)
-        return await self._awrite([self._made(key, version) for key in data], super().aset_many, data, timeout, version)  # type: ignore[no-any-return]
+        return await self._local_awrite([self._local_key(key, version) for key in data], super().aset_many, data, timeout, version)  # type: ignore[no-any-return]
 
     async def adelete_many(self, keys: Iterable[Any], version: Any = None) -> None:
         keys = list(keys)
-        await self._awrite([self._made(key, version) for key in keys], super().adelete_many, keys, version)
+        await self._local_awrite([self._local_key(key, version) for key in keys], super().adelete_many, keys, version)
 
     async def aclear(self) -> None:
         try:

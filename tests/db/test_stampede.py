@@ -28,10 +28,13 @@ from tests.stampede_common import (
     worker_pool,
 )
 
-from .test_resilience import FAST, TABLE, Target, outage, target  # noqa: F401 - fixtures
+from tests.contract.fixtures import target_fixture
+from tests.contract.targets import Target
 
 BACKEND = "django_altcache.backends.db.DatabaseCache"
 uses_db = pytest.mark.django_db(databases="__all__", transaction=True)
+# PostgreSQL and MariaDB servers of the outage contract (tests/contract), killed in a test.
+outage = target_fixture(["postgresql", "mysql"])
 
 
 def close_connections() -> None:
@@ -74,10 +77,10 @@ def test_raising_computation(workers: Workers, spec: dict[str, Any], cache: Data
     raising(workers, spec, tmp_path, cache, label=f"db {connections[vendor_alias].vendor}")
 
 
-def test_fail_soft_with_the_server_killed(outage: Target) -> None:  # noqa: F811 - the fixture
+def test_fail_soft_with_the_server_killed(outage: Target) -> None:
     reset_breakers()
-    outage.server.kill()
-    fail_soft_down(lambda options: DatabaseCache(TABLE, {"OPTIONS": {**options, **FAST}}),
+    outage.kill()
+    fail_soft_down(lambda options: outage.cache(**options),
                    label=f"db {outage.vendor}", close=close_connections)
 
 
