@@ -67,6 +67,21 @@ def test_async_twins_answer_as_the_sync_methods(vendor_alias, make_cache):
     close_thread_connections()
 
 
+def test_an_async_call_is_a_new_caches_first_use(vendor_alias, make_cache):
+    """Nothing sync-only on the way: a fresh cache builds its SQL from an event loop, with no
+    connection of this thread open (Django 6.0's SQLite features ask the connection)."""
+    cache = make_cache()
+    connections.close_all()
+
+    async def main():
+        first = await cache.aget("k", "absent"), await cache.ahas_key("k")  # the reads are native
+        await cache.aset("k", "v")
+        return first, await cache.aget("k"), await cache.aget_many(["k", "x"])
+
+    assert asyncio.run(main()) == (("absent", False), "v", {"k": "v"})
+    close_thread_connections()
+
+
 def test_postgres_async_runs_on_the_loops_own_connections(postgres_port, make_cache, vendor_alias):
     if vendor_alias != "postgres":
         pytest.skip("PostgreSQL only")

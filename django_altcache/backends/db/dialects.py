@@ -93,7 +93,7 @@ class Dialect:
         self.table = table
         t, k, v, e = qn(table), qn("cache_key"), qn("value"), qn("expires")
         self.t, self.k, self.v, self.e = t, k, v, e
-        limit = connection.features.max_query_params or 65535
+        limit = self.param_limit(connection)
         # set_many binds three parameters per row; IN lists bind one per key plus "now".
         self.keys_per_chunk = max(1, min(MAX_KEYS_PER_STATEMENT, limit - 1))
         self.rows_per_chunk = max(1, min(MAX_KEYS_PER_STATEMENT, limit // 3))
@@ -200,6 +200,11 @@ class Dialect:
     def add(self, cursor: Any, row: Row, now: Any) -> bool:
         raise NotImplementedError
 
+    @staticmethod
+    def param_limit(connection: BaseDatabaseWrapper) -> int:
+        """How many parameters one statement may bind."""
+        return connection.features.max_query_params or 65535
+
 
 class UpsertDialect(Dialect):
     """SQLite and PostgreSQL: ``INSERT ... ON CONFLICT (cache_key) DO UPDATE``."""
@@ -236,6 +241,16 @@ class SQLiteDialect(UpsertDialect):
 
     vendor = "sqlite"
     guarded = False
+
+    @staticmethod
+    def param_limit(connection: BaseDatabaseWrapper) -> int:
+        # Django 6.0 asks the open connection (``getlimit``), so building the dialect would
+        # connect, which an async caller may not do (SynchronousOnlyOperation). The library's
+        # compile-time default serves: 32766 since SQLite 3.32, 999 before (a site lowering it
+        # per connection with setlimit() would have to keep it above our 500-key chunks).
+        import sqlite3
+
+        return 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
     def __init__(self, connection: BaseDatabaseWrapper, table: str) -> None:
         super().__init__(connection, table)
