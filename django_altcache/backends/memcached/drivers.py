@@ -376,10 +376,14 @@ class PyLibMCDriver(Driver):
             "dead_timeout": self.retry_timeout,
         }
         merged = {**options, "behaviors": {**defaults, **behaviors}}
-        try:
-            self.library.client._behaviors_numeric(merged["behaviors"])
-        except (ValueError, KeyError) as exc:
-            raise CacheConfigError(str(exc), ("OPTIONS", "behaviors")) from exc
+        # pylibmc's own validation, early (an error naming the option, not at the first call);
+        # private, so without it the client reports a bad behaviour when it is built.
+        validate = getattr(self.library.client, "_behaviors_numeric", None)
+        if validate is not None:
+            try:
+                validate(merged["behaviors"])
+            except (ValueError, KeyError) as exc:
+                raise CacheConfigError(str(exc), ("OPTIONS", "behaviors")) from exc
         poll = merged["behaviors"].get("_poll_timeout")
         # One server only: in a pool, a multi-get waiting on one server still returns the
         # others' keys, and a long legitimate transfer must not read as an outage.

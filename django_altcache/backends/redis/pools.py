@@ -109,7 +109,10 @@ def _close_orphan(conn: Any) -> None:
     if sock is not None:
         sock.close()
         transport._sock = None
-    transport._closing = True  # else StreamWriter.__del__ warns "loop is closed"
+    try:
+        transport._closing = True  # else StreamWriter.__del__ warns "loop is closed"
+    except AttributeError:  # another loop's transport (uvloop's are C types): nothing to quiet
+        pass
     conn._writer = conn._reader = None
 
 
