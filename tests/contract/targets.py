@@ -138,7 +138,11 @@ class Target:
         try:
             yield self
         finally:
+            # Left as found: running and thawed (tests that only borrow a target's server, as
+            # the corrupt-value matrix does, do not go through this).
             self.thaw()
+            if not self.running():
+                self.restart()
             reset_breakers()
 
 

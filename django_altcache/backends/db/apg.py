@@ -213,6 +213,9 @@ async def run(dialect: Any, work: Callable[[Any, Any], Awaitable[T]], timeouts: 
             break
         except _Retry:
             continue
+        except ServerUnreachable as exc:  # a frozen server: the connect timed out
+            setattr(exc, OUTAGE_MARK, True)
+            raise
         except psycopg.Error as exc:
             _raise_django(dialect, exc)
     broken = False
