@@ -65,6 +65,21 @@ def postgres_port() -> str:
     return server_env("ALTCACHE_PG_PORT", "PostgreSQL")
 
 
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """ALTCACHE_LIGHT=1 (./dev on the oldest and newest claimed Python/Django pairs): leave out
+    the tests marked ``heavy``, multi-process figures (stampede herds, early refresh over
+    seconds) and the browser, which run on the two main pairs; every other test runs."""
+    import os
+
+    if os.environ.get("ALTCACHE_LIGHT") != "1":
+        return
+    kept = [item for item in items if item.get_closest_marker("heavy") is None]
+    left = [item for item in items if item.get_closest_marker("heavy") is not None]
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The stampede tests' figures (Django's get_or_set computations, take-over times...),
     reported on every run rather than asserted."""

@@ -29,6 +29,9 @@ from tests.stampede_common import (
     worker_pool,
 )
 
+# Multi-process figures: on the main Python/Django pairs only (tests/conftest.py, ALTCACHE_LIGHT).
+pytestmark = pytest.mark.heavy
+
 FILE = "django_altcache.backends.filebased.FileBasedCache"
 LOCMEM = "django_altcache.backends.locmem.LocMemCache"
 _names = itertools.count()

@@ -31,6 +31,9 @@ from tests.stampede_common import (
 from tests.contract.fixtures import target_fixture
 from tests.contract.targets import Target
 
+# Multi-process figures: on the main Python/Django pairs only (tests/conftest.py, ALTCACHE_LIGHT).
+pytestmark = pytest.mark.heavy
+
 BACKEND = "django_altcache.backends.db.DatabaseCache"
 uses_db = pytest.mark.django_db(databases="__all__", transaction=True)
 # PostgreSQL and MariaDB servers of the outage contract (tests/contract), killed in a test.

@@ -26,6 +26,9 @@ from tests.stampede_common import (
 
 from .conftest import BACKENDS
 
+# Multi-process figures: on the main Python/Django pairs only (tests/conftest.py, ALTCACHE_LIGHT).
+pytestmark = pytest.mark.heavy
+
 
 def backend_path(library: str) -> str:
     cls = BACKENDS[library]

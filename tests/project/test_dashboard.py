@@ -19,6 +19,9 @@ from django_altcache.metrics.recorder import _recorders
 
 from .browser import chromium, screenshot, wait_for
 
+# A real browser: on the main Python/Django pairs only (tests/conftest.py, ALTCACHE_LIGHT).
+pytestmark = pytest.mark.heavy
+
 FED = ("default", "locmem", "files")  # aliases this test uses; the others show as "not counted"
 
 

@@ -29,6 +29,9 @@ from tests.stampede_common import (
     worker_pool,
 )
 
+# Multi-process figures: on the main Python/Django pairs only (tests/conftest.py, ALTCACHE_LIGHT).
+pytestmark = pytest.mark.heavy
+
 BACKEND = "django_altcache.backends.redis.RedisCache"
 
 
