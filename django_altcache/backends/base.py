@@ -115,7 +115,8 @@ class AltCache(BaseCache, metaclass=_Building):
     def resilience(self) -> Resilience:
         return type(self).resilience_of(self._parsed)
 
-    def _init_guard(self, name: str, *, errors: tuple[type[BaseException], ...],
+    def _init_guard(self, name: str | Callable[[], str], *,
+                    errors: tuple[type[BaseException], ...] | Callable[[], tuple[type[BaseException], ...]],
                     make_error: Callable[[str], BaseException],
                     is_outage: Callable[[BaseException], bool] | None = None,
                     after_outage: Callable[[BaseException, bool], None] | None = None,
@@ -123,9 +124,15 @@ class AltCache(BaseCache, metaclass=_Building):
         """Called at the end of ``__init__`` by backends with a server; a no-op when unguarded.
 
         ``name`` identifies the servers (breakers are shared by every instance with the same name).
+        ``name`` and ``errors`` may be callables, called only for a guarded instance (an
+        unguarded one, the default, is built per thread and per ASGI task: it pays nothing).
         """
         if "_bare" not in type(self).__dict__:
             return
+        if callable(name):
+            name = name()
+        if callable(errors):
+            errors = errors()
         self._guard = Guard(name, self.resilience, errors=errors, make_error=make_error, is_outage=is_outage,
                             after_outage=after_outage, breakers=breakers, recorder=self._recorder)
 

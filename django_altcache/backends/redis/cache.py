@@ -130,7 +130,7 @@ class RedisCache(StampedeMixin, StructuresMixin, ExtrasMixin, AltCache, FastKeys
         self._scan_itersize = extra.scan_itersize
         self._close_connection = extra.close_connection
         self._init_fast_keys()
-        self._init_guard(f"redis {','.join(self.servers_description())}", errors=pools.outage_errors(),
+        self._init_guard(lambda: f"redis {','.join(self.servers_description())}", errors=pools.outage_errors,
                          is_outage=pools.is_outage, make_error=_connection_error)
         if self._guard is not None and extra.log_every is not None:
             self._guard.log = DjangoRedisLog(extra.log_every)  # type: ignore[assignment]

@@ -109,9 +109,17 @@ def is_sentinel(location: Any) -> bool:
 
 def servers_of(location: Any) -> list[str]:
     """``_servers`` as Django keeps it; a Sentinel URL is one item (its commas separate sentinels)."""
-    if is_sentinel(location):
-        return [location.strip()]
+    if isinstance(location, str):
+        return list(_servers_of_string(location))  # a copy: the caller may slice it
     return split_location(location)
+
+
+@functools.lru_cache(maxsize=256)
+def _servers_of_string(location: str) -> tuple[str, ...]:
+    # Backends are built per thread and per ASGI task, from the same few LOCATION strings.
+    if is_sentinel(location):
+        return (location.strip(),)
+    return tuple(split_location(location))
 
 
 def _check_url(url: str) -> str:
