@@ -15,6 +15,7 @@ from django_altcache.backends.dummy import DummyCache
 from django_altcache.backends.filebased import FileBasedCache
 from django_altcache.backends.locmem import LocMemCache
 from django_altcache.metrics import MetricsSettings, recorder_for
+from django_altcache.metrics.recorder import _recorders, _registry_lock
 
 from .helpers import in_threads
 
@@ -32,10 +33,20 @@ def site(tmp_path: Path, alias: str) -> str:
         "files": {"BACKEND": "django_altcache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)},
         "django": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     }
+    # Recorders are per process and per alias: another test's site (tests/project's has a
+    # "files" cache with METRICS on) may have left one for these names.
+    forget("files", "django")
     with override_settings(CACHES=config):
         yield alias
         for name in config:
             caches[name].close()
+    forget("files", "django")
+
+
+def forget(*aliases: str) -> None:
+    with _registry_lock:
+        for name in aliases:
+            _recorders.pop(name, None)
 
 
 def test_exact_counts_from_four_threads(site: str) -> None:
