@@ -344,6 +344,9 @@ def main(argv: list[str]) -> int:
                              "drills (default 25,8,60)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C stops the site and the servers even when this process was started with SIGINT
+    # ignored (Python then leaves it ignored: a job started with "&" from a script inherits that).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(paint("django-altcache demo", "bold") + " — Django's cache API, on django-altcache's backends")
     try:
         with contextlib.ExitStack() as stack:

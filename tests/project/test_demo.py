@@ -65,13 +65,23 @@ def test_demo_serve_runs_the_site_until_interrupted(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        stop(proc)
     assert proc.returncode == 0, out
     assert "Stopped redis, memcached, postgres." in out
     ports = started_ports(out)
     assert len(ports) == 3 and not any(port_open(p) for p in ports), out
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """A demo still running after a failure: SIGTERM first, which it handles by stopping its
+    servers (a SIGKILL would leave them running), then SIGKILL if that is not enough."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
 
 
 def _json(url: str) -> dict:
@@ -111,9 +121,7 @@ def test_demo_load_drives_the_dashboard_through_an_outage_drill(tmp_path: Path) 
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        stop(proc)
     assert proc.returncode == 0, out
     assert "Load: ~40 requests/s" in out and "[load] Redis restarted" in out, out
     assert "Stopped redis, memcached, postgres." in out
