@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
@@ -92,6 +93,9 @@ class Target:
 
     def wait_ready(self) -> None:
         """Until the configuration serves again (beyond each process accepting connections)."""
+
+    def replicated(self) -> None:
+        """Until the writes made so far can be read from wherever reads go (replicas lag)."""
 
     def running(self) -> bool:
         return all(server.process.running for server in self.servers)
@@ -201,6 +205,20 @@ class ReplicasTarget(RedisTarget):
 
         wait_until(lambda: "master_link_status:up" in _info("127.0.0.1", self.replica.port, b"INFO replication\r\n"),
                    timeout=60, what="replica sync")
+
+    def replicated(self) -> None:
+        # Replication is asynchronous (and Django's backend reads from the replica too): a
+        # read right after a write may beat it on a busy machine, most of all just after a
+        # restart's full resync. Wait until the replica has applied the leader's offset.
+        from tests._servers.redis_ha import _info
+
+        def offset(port: int, field: str) -> int:
+            text = _info("127.0.0.1", port, b"INFO replication\r\n")
+            return int(re.search(rf"^{field}:(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+
+        wanted = offset(self.leader.port, "master_repl_offset")
+        wait_until(lambda: offset(self.replica.port, "slave_repl_offset") >= wanted, timeout=30,
+                   what="the replica applying the leader's writes")
 
 
 class SentinelTarget(RedisTarget):

@@ -85,7 +85,9 @@ def memcached_store(library: str, targets: Any) -> Store:
     from pymemcache.client.base import Client
 
     server = started(library, targets).server
-    raw = Client((server.host, server.port))
+    # Each write acknowledged: pymemcache's default noreply would let a planted value land
+    # after the backend's next call (memcached serves each connection on its own thread).
+    raw = Client((server.host, server.port), default_noreply=False)
 
     def plant(_: str, key: str, case: str) -> None:
         if case == "wrong-type":

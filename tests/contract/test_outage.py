@@ -140,6 +140,7 @@ def test_restart_heals_within_the_cooldown(target: Target, caplog: Any) -> None:
         caplog.clear()
         for i in range(100):
             cache.set(f"after{i}", i)
+            target.replicated()
             assert cache.get(f"after{i}") == i
         assert cache.get_many(["after1", "after2"]) == {"after1": 1, "after2": 2}
         assert cache.incr("after1") == 2
