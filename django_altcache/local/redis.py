@@ -25,7 +25,6 @@ thread, event loop, and the sync and async paths; a forked child builds its own.
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -42,7 +41,6 @@ from .tracking import Channel
 __all__ = ["CLIENT_NAME", "TIERS", "RedisTier", "TieredClient", "wrap"]
 
 _monotonic = time.monotonic
-_loads = pickle.loads
 _READS = frozenset({"GET", "MGET", "EXISTS", "TTL", "PTTL", "TYPE", "STRLEN"})
 # Instances are made per thread (and per task under ASGI): finding the tier again from the
 # same OPTIONS dict (parsed once per dict, see conf/spec.py) costs a dict lookup, not the pool keys.
@@ -118,10 +116,10 @@ class TieredClient:
             if now >= entry[3].check_at:
                 entry = self._entries.get(key) if entry[3].catch_up(now) else None
             if entry is not None and now < entry[2] and now < entry[3].lease_until:
-                payload = entry[0]
-                if entry[1]:
+                payload, thaw = entry[0], entry[1]
+                if thaw is None:
                     return default if payload is MISSING else payload
-                return _loads(payload)
+                return thaw(payload)
         return self._fill(key, default)
 
     async def aget(self, key: Any, default: Any) -> Any:
@@ -131,10 +129,10 @@ class TieredClient:
             if now >= entry[3].check_at:
                 entry = self._entries.get(key) if entry[3].catch_up(now) else None
             if entry is not None and now < entry[2] and now < entry[3].lease_until:
-                payload = entry[0]
-                if entry[1]:
+                payload, thaw = entry[0], entry[1]
+                if thaw is None:
                     return default if payload is MISSING else payload
-                return _loads(payload)
+                return thaw(payload)
         return await self._afill(key, default)
 
     def _local_many(self, key_map: dict[Any, Any]) -> tuple[dict[Any, Any], dict[Any, Any]]:
@@ -148,9 +146,9 @@ class TieredClient:
             if entry is not None and now >= entry[3].check_at:
                 entry = entries.get(made) if entry[3].catch_up(now) else None
             if entry is not None and now < entry[2] and now < entry[3].lease_until:
-                payload = entry[0]
-                if not entry[1]:
-                    found[key] = _loads(payload)
+                payload, thaw = entry[0], entry[1]
+                if thaw is not None:
+                    found[key] = thaw(payload)
                 elif payload is not MISSING:
                     found[key] = payload
             else:
@@ -284,7 +282,7 @@ class TieredClient:
         store = self._store
         if data is None:
             if pttl == ABSENT and address == channel.address:
-                store.finish(key, token, MISSING, True, 0, deadline(started, pttl, self._cap), channel)
+                store.finish(key, token, MISSING, None, 0, deadline(started, pttl, self._cap), channel)
             else:
                 store.abandon(key, token)
             return MISSING, False

@@ -20,7 +20,6 @@ possibly stale local copy.
 
 from __future__ import annotations
 
-import pickle
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -36,7 +35,6 @@ from django_altcache.conf.local import TIMED_LOCAL_CACHE, TimedLocalSettings
 from .store import ALWAYS, MISSING, LocalStore, pack
 
 _monotonic = time.monotonic
-_loads = pickle.loads
 _ABSENT: Any = object()
 _writing: ContextVar[bool] = ContextVar("django_altcache_local_writing", default=False)
 STORES: ProcessRegistry[LocalStore] = ProcessRegistry()
@@ -96,8 +94,8 @@ class TimedLocalMixin(BaseCache):
         """The fresh local payload of ``made`` (``MISSING`` for a known-absent key), else ``_ABSENT``."""
         entry = self._local_entries.get(made)
         if entry is not None and _monotonic() < entry[2] and not _writing.get():
-            payload = entry[0]
-            return payload if entry[1] else _loads(payload)
+            payload, thaw = entry[0], entry[1]
+            return payload if thaw is None else thaw(payload)
         return _ABSENT
 
     def _keeps(self, made: str) -> bool:
@@ -108,7 +106,7 @@ class TimedLocalMixin(BaseCache):
 
     def _finish(self, made: str, token: object, started: float, value: Any) -> None:
         store = self._local_store
-        packed = (MISSING, True, 0) if value is _ABSENT else pack(value)
+        packed = (MISSING, None, 0) if value is _ABSENT else pack(value)
         if packed is None:
             store.abandon(made, token)
         else:

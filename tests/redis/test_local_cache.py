@@ -479,14 +479,14 @@ def test_fill_racing_a_write_never_stores_the_old_value() -> None:
     store = LocalStore(100, 1 << 20)
     token = store.begin("k")
     store.invalidate("k")  # the write's invalidation arrives while the fetch is in flight
-    assert not store.finish("k", token, "old", True, 3, time.monotonic() + 10, object())
+    assert not store.finish("k", token, "old", None, 3, time.monotonic() + 10, object())
     assert "k" not in store.entries
     first, second = store.begin("k"), store.begin("k")  # two fills: the later token wins
-    assert not store.finish("k", first, "a", True, 1, time.monotonic() + 10, object())
-    assert store.finish("k", second, "b", True, 1, time.monotonic() + 10, object())
+    assert not store.finish("k", first, "a", None, 1, time.monotonic() + 10, object())
+    assert store.finish("k", second, "b", None, 1, time.monotonic() + 10, object())
     token = store.begin("j")
     store.flush()
-    assert not store.finish("j", token, "x", True, 1, time.monotonic() + 10, object())
+    assert not store.finish("j", token, "x", None, 1, time.monotonic() + 10, object())
 
 
 # -- processes ----------------------------------------------------------------------------------
