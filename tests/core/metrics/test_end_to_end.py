@@ -69,6 +69,8 @@ def test_async_twins_are_counted_as_async(metered: str) -> None:
         await cache.aget("k")
         await cache.aget("nope")
         await cache.aget_many(["k", "nope"])
+        with pytest.raises(ValueError):
+            await cache.aincr("missing")  # an error is counted, then raised as without metrics
 
     asyncio.run(calls())
     cache.get("k")
@@ -76,6 +78,7 @@ def test_async_twins_are_counted_as_async(metered: str) -> None:
     assert (ops[("get", "async")].calls, ops[("get", "async")].hits, ops[("get", "async")].misses) == (2, 1, 1)
     assert (ops[("get_many", "async")].hits, ops[("get_many", "async")].misses) == (1, 1)
     assert ops[("set", "async")].calls == 1 and ops[("get", "sync")].calls == 1
+    assert ops[("incr", "async")].errors_by_class == {"ValueError": 1} and ("incr", "sync") not in ops
 
 
 def test_composite_operations_and_errors(metered: str) -> None:
