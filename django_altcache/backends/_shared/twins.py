@@ -38,6 +38,7 @@ def inline(op: str) -> Callable[..., Awaitable[Any]]:
 
     twin.__name__ = twin.__qualname__ = "a" + op
     twin.__doc__ = f"``{op}`` on the event loop (it never blocks)."
+    twin.inline_of = op  # type: ignore[attr-defined]  # the guard runs ``op`` itself (guard.py)
     return twin
 
 
