@@ -321,8 +321,11 @@ def main(argv: list[str]) -> None:
                 "machine (single rows move by about ±10% between runs). `tier` = `LOCAL_CACHE: True`, "
                 "`no tier` = the same backend without it, `raw` = redis-py itself with a precomputed key "
                 "(GET + pickle.loads for the dict). The dict is "
-                f"`{VALUE!r}`: a local hit of a mutable value unpickles a fresh copy (copy-out, as locmem), "
-                "which is most of its cost. Regenerate: `python -m benchmarks.local`.\n"]
+                f"`{VALUE!r}`: a local hit hands out a fresh copy of it (copy-out: a dict and a list "
+                "copied, see local/store.py). `raw` is a loopback round trip, which takes 25-30 µs on this "
+                "machine while it is busy and 100-120 µs when it is idle (the server's wake-up), so the "
+                "ratios to it move with the load; the µs of the hits do not. "
+                "Regenerate: `python -m benchmarks.local`.\n"]
     for flavour in flavours:
         load_before = os.getloadavg()[0]
         with _servers(flavour) as (server, persistent):
