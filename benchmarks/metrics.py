@@ -159,9 +159,11 @@ def main(argv: list[str]) -> None:
         "latency ≤ 3 µs. "
         "On Redis the round trip (25-120 µs on loopback here, depending on how idle the machine is) "
         "varies by more than the metrics cost between samples, so the wall-clock differences are "
-        "noise around a small number; the second Redis table measures the client thread's CPU time "
-        "per call instead (`time.thread_time`: the waiting for the server left out), which is what "
-        "METRICS adds to. Regenerate: `python -m benchmarks.metrics`.\n",
+        "noise around a small number. The second Redis table measures the client thread's CPU time "
+        "per call (`time.thread_time`: the waiting for the server left out); on this virtual machine "
+        "that moves too (a call's CPU time roughly doubles while the machine is idle), so neither "
+        "table resolves a microsecond. What METRICS adds in the process is the same code on every "
+        "backend, measured on LocMemCache. Regenerate: `python -m benchmarks.metrics`.\n",
         markdown("The recorder alone", alone),
         markdown("LocMemCache (no I/O: the metrics' whole cost shows)", local),
         markdown("RedisCache (loopback), wall clock", remote),
