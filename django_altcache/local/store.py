@@ -52,6 +52,8 @@ TREE_MAX_ITEMS = 128
 
 Thaw = Callable[[Any], Any]
 _loads: Thaw = pickle.loads
+
+
 class _Always:
     """The channel of entries that depend on no server (the time-bounded tier)."""
 

@@ -18,11 +18,15 @@ NESTED = {"user": 42, "name": "n", "tags": ["a", "b"], "score": 3.5,
           "rows": [[1, 2], {"k": [3]}], 7: None, ("t", 1): decimal.Decimal("1.5")}
 
 
-def hit(value: Any) -> Any:
-    packed = pack(value)
+def hit_with(packed: tuple[Any, Any, int] | None) -> Any:
+    """What a local hit on ``packed`` hands out."""
     assert packed is not None
     payload, thaw, _ = packed
     return payload if thaw is None else thaw(payload)
+
+
+def hit(value: Any) -> Any:
+    return hit_with(pack(value))
 
 
 def mutate_all(value: Any) -> None:
@@ -60,11 +64,6 @@ def test_trees_are_copied_not_unpickled(value: Any) -> None:
     assert hit_with(packed) == value  # the next hit is untouched
     mutate_all(value)
     assert hit_with(packed) != value  # and the caller's original was never kept
-
-
-def hit_with(packed: tuple[Any, Any, int]) -> Any:
-    payload, thaw, _ = packed
-    return thaw(payload)
 
 
 def test_what_pickle_would_answer_differently_stays_pickled() -> None:

@@ -297,7 +297,7 @@ class Guard:
     def count(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
               kwargs: dict[str, Any]) -> Any:
         """``run`` for a guard with metrics alone: call, then report (nothing answers instead).
-        The guarded methods inline this path; ``traced`` calls it."""
+        The async guarded methods inline it (a coroutine less per call)."""
         recorder: Any = self.recorder
         started = time.perf_counter() if recorder.timed else 0.0
         try:
@@ -457,7 +457,6 @@ def _counted(recorder: Any, op: str, started: float, outcome: Outcome | None, ar
 def _sync_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]:
     transparent = spec.transparent
     side = spec.side
-    outcome = spec.outcome
 
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         impl = getattr(bare, name)  # looked up per call: a patch of the class is honoured
@@ -472,21 +471,12 @@ def _sync_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]
         breaker = guard.breakers[side]
         token = _inside.set(self)
         try:
-            recorder = guard.recorder
-            if recorder is not None and _quiet.get() is not self:
+            if guard.recorder is not None and _quiet.get() is not self:
                 if guard.tracing:
                     return guard.traced(op, spec, impl, self, args, kwargs)
-                if not guard.lean:
-                    return guard.run(op, spec, impl, self, args, kwargs)
-                # Metrics alone (``Guard.count``, inline: this is the per-call cost of METRICS).
-                started = time.perf_counter() if recorder.timed else 0.0
-                try:
-                    result = impl(self, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
-                except BaseException as exc:
-                    guard._record(recorder, op, started, None, args, kwargs, type(exc), False)
-                    raise
-                _counted(recorder, op, started, outcome, args, kwargs, result)
-                return result
+                if guard.lean:
+                    return guard.count(op, spec, impl, self, args, kwargs)
+                return guard.run(op, spec, impl, self, args, kwargs)
             if breaker is not None and breaker._open_until:
                 return guard.run(op, spec, impl, self, args, kwargs)
             # The common case (breaker closed, no metrics), inline: the least work per call.
