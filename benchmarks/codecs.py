@@ -208,7 +208,8 @@ def backend_results(url: str, quick: bool) -> list[Result]:
         results.append(Result(f"{backend} set (small dict)", interleaved(
             {n: (lambda c=c: c.set("obj", SMALL)) for n, c in caches.items()}, number, rounds)))
     # The layer is CPU work in the client; a round trip's wall clock moves by more than 2%
-    # between rounds here, its client-side CPU time far less.
+    # between rounds here. The client's CPU time leaves the waiting out (it still moves with
+    # the machine's load and clock speed: the committed files show by how much).
     for op, call in (("get", lambda c: c.get("obj")), ("set", lambda c: c.set("obj", SMALL))):
         results.append(Result(f"RedisCache {op} (small dict), client CPU time", interleaved(
             {n: (lambda c=c: call(c)) for n, c in redis.items()}, number * 3, rounds, time.thread_time)))

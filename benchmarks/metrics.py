@@ -51,12 +51,8 @@ class NullRecorder:
 
 def cpu_measure(op: Callable[[], object], number: int) -> float:
     """Seconds of this thread's CPU per call: the client's own work, without the time spent
-    waiting for the server (which METRICS cannot change, and which on this machine moves by
-    tens of microseconds between samples)."""
-    start = time.thread_time()
-    for _ in range(number):
-        op()
-    return (time.thread_time() - start) / number
+    waiting for the server (which METRICS cannot change)."""
+    return measure(op, number, time.thread_time)
 
 
 def compare(operation: str, impls: dict[str, Callable[[], object]], *, number: int, rounds: int,
