@@ -70,18 +70,25 @@ class AltCache(BaseCache, metaclass=_Building):
     def __new__(cls, location: Any = None, params: Any = None, *args: Any, **kwargs: Any) -> AltCache:
         options = params.get("OPTIONS") if isinstance(params, dict) else None
         parsed = cls.spec.parse(options)
-        target: type = cls
-        if "_bare" not in cls.__dict__:
-            # The local tier's variant (time-bounded LOCAL_CACHE), then the guard around it.
-            target = local_variant(cls, parsed)
-            if cls.needs_guard(parsed):
-                target = guarded_variant(target)
+        # Memoized per parse: Django builds an instance per thread and per ASGI task.
+        target = parsed.plans.get(cls)
+        if target is None:
+            target = parsed.plan(cls, lambda: cls._variant_for(parsed))
         self = super().__new__(target)
         self._parsed = parsed
         settings = parsed[METRICS]
         if settings is not None:
             self._attach_recorder(settings, location, params)
         return self
+
+    @classmethod
+    def _variant_for(cls, parsed: Parsed) -> type:
+        """The class an instance built with these options is of: ``cls``, or the local tier's
+        variant (time-bounded LOCAL_CACHE), then the guard's variant around it."""
+        if "_bare" in cls.__dict__:
+            return cls
+        target = local_variant(cls, parsed)
+        return guarded_variant(target) if cls.needs_guard(parsed) else target
 
     # -- metrics ---------------------------------------------------------------------------
     _recorder: Any = None

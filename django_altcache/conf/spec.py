@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Generic, TypeVar
@@ -34,6 +35,7 @@ Relation = Callable[[Mapping[str, Any], Mapping[str, Any], Backend], list[Findin
 Undeclared = Callable[[Mapping[str, Any], Mapping[str, Any], Backend, Iterable[str]], list[Finding]]
 
 _MEMO_SIZE = 64
+_SPECS: weakref.WeakSet[Spec] = weakref.WeakSet()
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,13 +75,17 @@ class Option(Generic[T_co]):
 class Parsed:
     """The options of one CACHES entry: ``parsed[OPTION]`` (typed), ``given``, ``rest``."""
 
-    __slots__ = ("_values", "given", "rest", "_derived")
+    __slots__ = ("_values", "given", "rest", "_derived", "plans")
 
     def __init__(self, values: dict[Option[Any], Any], given: frozenset[str], rest: dict[str, Any]) -> None:
         self._values = values
         self.given = given  # names present in OPTIONS
         self.rest = rest  # undeclared names, for the client library (a copy: never the user's dict)
         self._derived: dict[Callable[[Parsed], Any], Any] = {}
+        # What backends make of these options once, not per instance (Django builds one per
+        # thread and per ASGI task): the class to build (keyed by the backend class), and what
+        # a backend derives from the options with its LOCATION (see ``plan``).
+        self.plans: dict[Any, Any] = {}
 
     def derive(self, make: Callable[[Parsed], D]) -> D:
         """``make(self)``, made once per parse (parses are shared by every instance of an entry)."""
@@ -87,6 +93,18 @@ class Parsed:
             return self._derived[make]  # type: ignore[no-any-return]
         except KeyError:
             value = self._derived[make] = make(self)
+            return value
+
+    def plan(self, key: Any, make: Callable[[], D]) -> D:
+        """``make()``, made once per parse and ``key`` (bounded: a test suite builds caches for
+        many LOCATIONs from one OPTIONS dict; a site has one per alias)."""
+        plans = self.plans
+        try:
+            return plans[key]  # type: ignore[no-any-return]
+        except KeyError:
+            if len(plans) >= _MEMO_SIZE:
+                plans.clear()
+            value = plans[key] = make()
             return value
 
     def __getitem__(self, option: Option[T]) -> T:
@@ -117,6 +135,7 @@ class Spec:
         self._memo: dict[int, tuple[Any, Any, Parsed]] = {}
         self._memo_lock = threading.Lock()
         self._no_options: dict[str, Any] = {}  # an entry without OPTIONS: one dict, so one memo entry
+        _SPECS.add(self)
 
     def extend(self, *options: Option[Any], **changes: Any) -> Spec:
         kwargs = {"passthrough": self.passthrough, "undeclared": self.undeclared,
@@ -125,6 +144,14 @@ class Spec:
         return Spec(family, [*self.options.values(), *options], **kwargs)
 
     # -- the backend's side ------------------------------------------------------------------
+    @staticmethod
+    def forget_all() -> None:
+        """Drop every memoized parse: what was made from them (``Parsed.derive``, the variant
+        class) may depend on a global setting that just changed (django-redis's globals)."""
+        for spec in list(_SPECS):
+            with spec._memo_lock:
+                spec._memo.clear()
+
     def parse(self, raw: Any) -> Parsed:
         """The options of one entry, converted; raises ``CacheConfigError`` naming the option.
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 
+from django_altcache.conf.stampede import STAMPEDE
+
 from .engine import Stampede, runtime
 from .settings import StampedeSettings
 
@@ -48,8 +50,6 @@ class StampedeMixin(_Base):
 
     def _init_stampede(self, location: Any, params: Mapping[str, Any]) -> None:
         """``self._stampede`` from the parsed OPTIONS["STAMPEDE"] (``AltCache.__new__`` parsed it)."""
-        from django_altcache.conf.stampede import STAMPEDE
-
         self._stampede = runtime_for(self, location, params, self._parsed[STAMPEDE])  # type: ignore[attr-defined]
 
     def get_or_set(self, key: Any, default: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> Any:

@@ -86,13 +86,13 @@ class DatabaseCache(StampedeMixin, AltCache, FastKeysMixin, BaseDatabaseCache):
         self._cull_probability = parsed[options.CULL_PROBABILITY]
         self.unlogged = parsed[options.UNLOGGED]
         # Network databases only; SQLite's lock wait is its DATABASES OPTIONS['timeout'].
-        self._timeouts = options.timeouts_of(parsed)
+        self._timeouts = parsed.derive(options.timeouts_of)
         self._codec = self._init_codec(table, params)
         db_codec.install(self, self._codec)
         self._dialects: dict[tuple[str, str], Dialect] = {}
         # incr's first guess per (alias, key): the (text, value) this process last wrote.
         self._last_written: dict[tuple[str, str], tuple[str, Any]] = {}
-        self._init_guard(f"DatabaseCache {table!r}", errors=(OperationalError, InterfaceError),
+        self._init_guard(lambda: f"DatabaseCache {table!r}", errors=(OperationalError, InterfaceError),
                          make_error=OperationalError, is_outage=is_outage)
 
     # Plumbing: routing, dialects, keys, times, values.

@@ -51,7 +51,11 @@ class MemcachedCache(StampedeMixin, AltCache, FastKeysMixin, django_memcached.Ba
         BaseCache.__init__(self, params)
         self._init_stampede(server, params)  # single-flight get_or_set (docs/stampede.md)
         self._init_fast_keys()
-        self._servers = parse_servers(server)
+        parsed = self._parsed
+        # What the OPTIONS and LOCATION make is made once (Django builds an instance per thread
+        # and per ASGI task); a LOCATION that is not a string is keyed by its repr.
+        where = server if isinstance(server, str) else repr(server)
+        self._servers = list(parsed.plan(("memcached servers", where), lambda: tuple(parse_servers(server))))
         pool = len(self._servers) > 1
         resilience = self.resilience
         # Without STRICT_ERRORS, fail-soft or breakers, failures answer as Django's backend's do.
@@ -61,11 +65,14 @@ class MemcachedCache(StampedeMixin, AltCache, FastKeysMixin, django_memcached.Ba
         self._lib = driver.library
         self._class = driver.client_class
         self.LibraryValueNotFoundException = driver.not_found
-        self._options = driver.client_options(dict(self._parsed.rest), server)
+        self._options = driver.client_options(dict(parsed.rest), server)
         servers = self.client_servers
         options = dict(self._options)
-        key = (driver.name, tuple(servers), repr(sorted(options.items(), key=lambda item: item[0])),
-               repr(resilience.breaker) if pool else None)  # a pool's per-server breakers live in its client
+        # The shared client's key, from what the options were made of (the same inputs give the
+        # same options): its repr costs more than the rest of the construction.
+        key = parsed.plan(("memcached client", type(self), where, self._codec), lambda: (
+            driver.name, tuple(servers), repr(sorted(options.items(), key=lambda item: item[0])),
+            repr(resilience.breaker) if pool else None))  # a pool's per-server breakers live in its client
         self._handle = shared_client(
             key, lambda: driver.new_client(servers, options), driver.per_thread(servers, options)
         )

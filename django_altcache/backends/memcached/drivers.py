@@ -15,8 +15,10 @@ keys still count; single-key operations raise and the resilience layer answers t
 from __future__ import annotations
 
 import collections
+import functools
 import importlib
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
@@ -56,7 +58,8 @@ class Driver:
         read timeout reported as a miss), the default; False with STRICT_ERRORS, fail-soft or
         breakers, where every failure raises."""
         try:
-            self.library = importlib.import_module(self.module)
+            # sys.modules first: import_module costs more than the rest of a cheap construction.
+            self.library = sys.modules.get(self.module) or importlib.import_module(self.module)
         except ImportError as exc:
             raise CacheConfigError(f"needs the {self.module!r} package: pip install 'django-altcache[{self.module}]' "
                                    f"({exc})", ("BACKEND",)) from exc
@@ -138,6 +141,19 @@ class Driver:
         return True
 
 
+@functools.cache
+def _pymemcache_parts() -> tuple[type, type[BaseException], type[BaseException], Any, Any]:
+    """Imported on first use (pymemcache is an extra), once: a driver is built per instance."""
+    import pymemcache.exceptions
+
+    from .hashclient import FailFastHashClient
+    from .serde import SERDE, UNREADABLE
+
+    # SERDE: Django's pickle_serde bytes; unreadable values read as a miss.
+    return (FailFastHashClient, pymemcache.exceptions.MemcacheError,
+            pymemcache.exceptions.MemcacheUnexpectedCloseError, SERDE, UNREADABLE)
+
+
 class PyMemcacheDriver(Driver):
     """pymemcache's HashClient (our FailFastHashClient): rendezvous hashing, per-server breakers.
 
@@ -149,18 +165,10 @@ class PyMemcacheDriver(Driver):
     module = "pymemcache"
 
     def setup(self) -> None:
-        import pymemcache.exceptions
-
-        from .hashclient import FailFastHashClient
-        from .serde import SERDE, UNREADABLE
-
-        self.client_class = FailFastHashClient
+        (self.client_class, self._base_error, self._closed_error, self._pickle_serde,
+         self._unreadable_value) = _pymemcache_parts()
         self.not_found = KeyError  # never raised by pymemcache; missing keys come back as None
-        self._base_error = pymemcache.exceptions.MemcacheError
-        self._closed_error = pymemcache.exceptions.MemcacheUnexpectedCloseError
         self.errors = (OSError, self._base_error)
-        self._pickle_serde = SERDE  # Django's pickle_serde bytes; unreadable values read as a miss
-        self._unreadable_value = UNREADABLE
 
     def client_options(self, options: dict[str, Any], location: Any) -> dict[str, Any]:
         check_library_values(options, PYMEMCACHE_VALUES)

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from django_altcache.conf import CacheConfigError, Option, Parsed, split_location
+from django_altcache.conf import CacheConfigError, Option, Parsed, Spec, split_location
 from django_altcache.conf.families import Backend
 from django_altcache.conf.findings import CONFLICT, ERROR, UNBOUNDED, VALUE, WARNING, Finding
 from django_altcache.conf.location import scheme_of
@@ -316,6 +316,7 @@ def _forget_globals(setting: str = "", **kwargs: Any) -> None:
         from . import options
 
         options._topologies.clear()  # made with the old DJANGO_REDIS_CONNECTION_FACTORY
+        Spec.forget_all()  # a parse's variant class depends on DJANGO_REDIS_IGNORE_EXCEPTIONS
 
 
 setting_changed.connect(_forget_globals, dispatch_uid="django_altcache.djangoredis.globals")
