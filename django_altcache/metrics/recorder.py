@@ -1,13 +1,19 @@
 """The counters of one cache alias in this process, fed by the operation pipeline.
 
-The pipeline calls ``record`` once per public cache operation, so it must be cheap:
-one dict lookup for the operation's slot, then a few integer additions under one
-lock. The lock makes counts exact under threads (``+=`` on a list item is a read,
-an add and a write that another thread can interleave), and an uncontended
-``threading.Lock`` costs less than anything lock-free we could build in Python.
+The pipeline calls ``record`` once per public cache operation, so it must be cheap: each
+thread counts in its own *shard* (a thread-local dict of flat integer lists), written by
+that thread alone, so a call costs a thread-local lookup and a few integer additions, and
+no lock. A lock would make the counts exact too (``+=`` on a shared list item is a read, an
+add and a write that another thread can interleave), but an uncontended ``threading.Lock``
+costs more than the rest of ``record`` (about 0.12 µs of 0.25 here).
 
-Exporters (Prometheus, cachestats, the demo dashboard) never touch the live slots:
-they read a ``Snapshot``, taken under the same lock, so one scrape sees one instant.
+Exporters (Prometheus, cachestats, the demo dashboard) read a ``Snapshot``: the sum of every
+shard, taken under the recorder's lock (which only shard creation and snapshots take). A
+snapshot taken while other threads are counting may miss their calls in flight (a call's
+``calls`` already added, its ``hits`` not yet), never count one twice; once those calls
+return, the counts are exact. A thread that ended leaves its counts behind: its shard is
+folded into the recorder's ``retired`` totals when shards pile up (a server that starts a
+thread per request).
 """
 
 from __future__ import annotations
@@ -60,52 +66,76 @@ class Recorder:
         """Empty counters and a fresh lock (also after fork: the parent's lock may be held)."""
         self._lock = threading.Lock()
         self.started = time.time()
-        self._slots: dict[str, list[Any]] = {}
-        self._names: dict[int, tuple[str, str]] = {}  # id(slot) -> (op, api)
-        self._errors: dict[tuple[int, type[BaseException]], int] = {}
+        self._local = threading.local()  # .shard: this thread's _Shard
+        self._shards: list[_Shard] = []
+        self._retired = _Shard(None)  # the counts of threads that ended
+        # Slot name -> (operation, api), in the order snapshots list them.
+        self._labels: dict[str, tuple[str, str]] = {}
         self._breakers: dict[str, list[Any]] = {}  # side -> [state, opens, since]
         for op in OPERATIONS:
-            self._add_slot(op, op, "sync")
-            self._add_slot("a" + op, op, "async")
+            self._labels[op] = (op, "sync")
+            self._labels["a" + op] = (op, "async")
 
-    def _add_slot(self, name: str, op: str, api: str) -> list[Any]:
+    def _new_slot(self) -> list[Any]:
         slot: list[Any] = [0] * self._width
         slot[SECONDS] = 0.0
-        self._names[id(slot)] = (op, api)
-        self._slots[name] = slot
         return slot
 
-    def _unknown(self, name: str) -> list[Any]:
-        # Backend extras (ttl, expire, delete_pattern...) get a slot on first use.
+    def _shard(self) -> _Shard:
+        """This thread's shard, made on its first call."""
+        shard = _Shard(threading.current_thread())
         with self._lock:
-            slot = self._slots.get(name)
-            if slot is None:
-                slot = self._add_slot(name, name, "sync")
+            if len(self._shards) >= _FOLD_AT:
+                self._fold_ended()
+            self._shards.append(shard)
+        self._local.shard = shard
+        return shard
+
+    def _slot_of(self, shard: _Shard, name: str) -> list[Any]:
+        # Taken under the lock: snapshots copy the shard's dict, and backend extras (ttl,
+        # expire, delete_pattern...) get a label on first use.
+        with self._lock:
+            self._labels.setdefault(name, (name, "sync"))
+            slot = shard.slots[name] = self._new_slot()
         return slot
+
+    def _fold_ended(self) -> None:
+        """Move the counts of threads that ended into ``_retired`` (under the lock)."""
+        alive = []
+        for shard in self._shards:
+            if shard.thread is not None and shard.thread.is_alive():
+                alive.append(shard)
+            else:
+                self._retired.add(shard)
+        self._shards = alive
 
     # -- called by the pipeline ----------------------------------------------------------
     def record(self, op: str, seconds: float, hits: int, misses: int,
                error: type[BaseException] | None, fallback: bool) -> None:
         """One finished call of ``op`` ("get", or "aget" for the async twin)."""
-        slot = self._slots.get(op)
+        try:
+            shard = self._local.shard
+        except AttributeError:
+            shard = self._shard()
+        slot = shard.slots.get(op)
         if slot is None:
-            slot = self._unknown(op)
-        with self._lock:
-            slot[CALLS] += 1
-            if hits:
-                slot[HITS] += hits
-            if misses:
-                slot[MISSES] += misses
-            if error is not None:
-                slot[ERRORS] += 1
-                key = (id(slot), error)
-                self._errors[key] = self._errors.get(key, 0) + 1
-            if fallback:
-                slot[FALLBACKS] += 1
-            if seconds >= 0.0:
-                # le semantics: the first bound >= seconds; past the last one, +Inf.
-                slot[BUCKET0 + bisect_left(self._bounds, seconds)] += 1
-                slot[SECONDS] += seconds
+            slot = self._slot_of(shard, op)
+        slot[CALLS] += 1
+        if hits:
+            slot[HITS] += hits
+        if misses:
+            slot[MISSES] += misses
+        if error is not None:
+            slot[ERRORS] += 1
+            errors = shard.errors
+            key = (op, error)
+            errors[key] = errors.get(key, 0) + 1
+        if fallback:
+            slot[FALLBACKS] += 1
+        if seconds >= 0.0:
+            # le semantics: the first bound >= seconds; past the last one, +Inf.
+            slot[BUCKET0 + bisect_left(self._bounds, seconds)] += 1
+            slot[SECONDS] += seconds
 
     def breaker(self, side: str, state: str) -> None:
         """A circuit breaker of this cache changed state ("open"/"closed")."""
@@ -122,20 +152,54 @@ class Recorder:
 
     # -- read by exporters ---------------------------------------------------------------
     def snapshot(self) -> Snapshot:
+        totals = _Shard(None)
         with self._lock:
-            slots = [(self._names[id(slot)], list(slot)) for slot in self._slots.values()]
-            errors = [(self._names[slot_id], error, count) for (slot_id, error), count in self._errors.items()]
+            totals.add(self._retired)
+            for shard in self._shards:
+                totals.add(shard)
+            labels = list(self._labels.items())
             breakers = {side: BreakerStats(state, opens, since)
                         for side, (state, opens, since) in self._breakers.items()}
         by_op: dict[tuple[str, str], dict[str, int]] = {}
-        for name, error, count in errors:
-            by_op.setdefault(name, {})[error_name(error)] = count
-        ops = [OpStats(op, api, values[CALLS], values[HITS], values[MISSES], values[ERRORS],
-                       values[FALLBACKS], values[SECONDS], tuple(values[BUCKET0:]),
-                       by_op.get((op, api), {}))
-               for (op, api), values in slots]
+        for (name, error), count in totals.errors.items():
+            by_op.setdefault(self._labels[name], {})[error_name(error)] = count
+        ops = []
+        for name, (op, api) in labels:
+            values = totals.slots.get(name) or self._new_slot()
+            ops.append(OpStats(op, api, values[CALLS], values[HITS], values[MISSES], values[ERRORS],
+                               values[FALLBACKS], values[SECONDS], tuple(values[BUCKET0:]),
+                               by_op.get((op, api), {})))
         return Snapshot(self.alias, self.backend, time.time(), self.started, self._bounds,
                         self.settings.latency, ops, breakers)
+
+
+class _Shard:
+    """One thread's counts: slot name -> flat list (see the slot layout), and
+    (slot name, error class) -> count. Written by its thread only."""
+
+    __slots__ = ("thread", "slots", "errors")
+
+    def __init__(self, thread: threading.Thread | None) -> None:
+        self.thread = thread
+        self.slots: dict[str, list[Any]] = {}
+        self.errors: dict[tuple[str, type[BaseException]], int] = {}
+
+    def add(self, other: _Shard) -> None:
+        """Add ``other``'s counts to these (a copy of its dicts first: its thread may be
+        adding a new slot or error class, which would break an iteration)."""
+        for name, slot in list(other.slots.items()):
+            mine = self.slots.get(name)
+            if mine is None:
+                self.slots[name] = list(slot)
+            else:
+                for index, value in enumerate(list(slot)):
+                    mine[index] += value
+        for key, count in list(other.errors.items()):
+            self.errors[key] = self.errors.get(key, 0) + count
+
+
+# Shards kept before those of ended threads are folded into the retired totals.
+_FOLD_AT = 32
 
 
 # -- one recorder per alias per process -----------------------------------------------------

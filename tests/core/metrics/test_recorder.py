@@ -49,6 +49,51 @@ def test_exact_counts_from_four_threads(alias: str) -> None:
     assert snap.hit_rate == pytest.approx(84_000 / 120_000)
 
 
+def test_threads_that_end_leave_their_counts_and_no_shard_behind(alias: str) -> None:
+    """A thread per request (runserver): each thread's shard is folded into the retired totals."""
+    import threading
+
+    from django_altcache.metrics import recorder as recorder_module
+
+    recorder = recorder_for(alias, "locmem", NO_EXPORT)
+    rounds = 3 * recorder_module._FOLD_AT
+    for index in range(rounds):
+        thread = threading.Thread(target=lambda: [recorder.record("get", -1.0, 1, 1, None, False),
+                                                  recorder.record("set", -1.0, 0, 0, OSError, True)])
+        thread.start()
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+    assert len(recorder._shards) <= recorder_module._FOLD_AT  # folded, not kept per thread
+    ops = {(s.op, s.api): s for s in recorder.snapshot().ops}
+    assert (ops[("get", "sync")].calls, ops[("get", "sync")].hits, ops[("get", "sync")].misses) == (rounds,) * 3
+    assert ops[("set", "sync")].errors_by_class == {"OSError": rounds} and ops[("set", "sync")].fallbacks == rounds
+
+
+def test_snapshots_taken_while_threads_count_never_go_back_and_end_exact(alias: str) -> None:
+    import threading
+
+    recorder = recorder_for(alias, "locmem", NO_EXPORT)
+    per_thread, stop = 30_000, threading.Event()
+    seen: list[tuple[int, int]] = []
+
+    def watch() -> None:
+        while not stop.is_set() and len(seen) < 100_000:
+            snap = recorder.snapshot()
+            seen.append((snap.calls, snap.hits))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        in_threads(3, lambda index: [recorder.record("get", -1.0, 1, 0, None, False) for _ in range(per_thread)])
+    finally:
+        stop.set()
+        watcher.join(timeout=30)
+    assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in zip(seen, seen[1:]))  # monotonic
+    assert all(hits <= calls for calls, hits in seen)  # calls are added first
+    final = recorder.snapshot()
+    assert (final.calls, final.hits) == (3 * per_thread, 3 * per_thread)
+
+
 def test_latency_buckets_follow_prometheus_le(alias: str) -> None:
     recorder = recorder_for(alias, "redis", MetricsSettings(latency=True, buckets=(0.001, 0.01)))
     for seconds in (0.0005, 0.001, 0.002, 0.01, 5.0):
