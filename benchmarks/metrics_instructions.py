@@ -1,0 +1,126 @@
+"""What OPTIONS["METRICS"] adds to a call, counted in instructions (issue 14's Redis rows).
+
+    python -m benchmarks.metrics_instructions [--jobs N]
+
+On this virtual machine a loopback Redis round trip moves between 25 and 140 µs with how idle
+the machine is, so neither the wall clock nor the client thread's CPU time resolves a
+microsecond next to it (benchmarks/metrics.py). The instructions the client process executes
+do not move: each configuration runs in its own process under valgrind's callgrind, once with
+1000 calls and once with 3000 after the same warm-up, with the cyclic garbage collector off
+during the calls (else a full collection lands in one run and not the other), and the
+difference divided by 2000 is the instructions per call (start-up and warm-up cancel out). METRICS on minus off is the work it
+adds. That work is converted to time at the rate measured on LocMemCache in the same Python's
+benchmarks/results/metrics-*.md (µs added ÷ instructions added, the slowest of its rows): the
+same guard and recorder code runs on every backend, so the rate carries over; the server's own
+work and the network are outside the client process and the same in every configuration.
+Needs ``valgrind``. Writes ``benchmarks/results/metrics-instructions-py3XX.md``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = {"off": {}, "counters": {"METRICS": True}, "latency": {"METRICS": {"latency": True}}}
+OPS = ("get (hit)", "set", "get_many(20)")
+COUNTS = (1000, 3000)
+
+# The child: one backend, one configuration, one operation, n calls after a 200-call warm-up.
+CHILD = r"""
+import sys
+sys.path.insert(0, {root!r})
+import django
+from django.conf import settings
+settings.configure(CACHES={{}}, USE_TZ=True)
+django.setup()
+from benchmarks.metrics import MANY, VALUE
+backend, op, n, location = {backend!r}, {op!r}, {n}, {location!r}
+params = {{"KEY_PREFIX": "bench", "TIMEOUT": 300, "OPTIONS": {options!r}}}
+if backend == "redis":
+    from django_altcache.backends.redis import RedisCache
+    cache = RedisCache(location, params)
+else:
+    from django_altcache.backends.locmem import LocMemCache
+    cache = LocMemCache(location, params)
+cache.set("hit", VALUE)
+cache.set_many({{key: VALUE for key in MANY}})
+call = {{"get (hit)": lambda: cache.get("hit"), "set": lambda: cache.set("k", VALUE),
+         "get_many(20)": lambda: cache.get_many(MANY)}}[op]
+for _ in range(200):
+    call()
+import gc
+gc.collect()
+gc.disable()  # a full collection lands in one run and not the other: thousands of instructions per call
+for _ in range(n):
+    call()
+"""
+
+
+def instructions(backend: str, config: str, op: str, n: int, location: str) -> int:
+    code = CHILD.format(root=str(ROOT), backend=backend, op=op, n=n, location=location, options=CONFIGS[config])
+    proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c",
+                           code], capture_output=True, text=True, timeout=900, check=True)
+    found = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from callgrind:\n{proc.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def locmem_rates(version: str) -> dict[tuple[str, str], float]:
+    """µs per added instruction, per column, from this Python's metrics-*.md LocMemCache rows."""
+    text = (ROOT / "benchmarks" / "results" / f"metrics-{version}.md").read_text()
+    added: dict[tuple[str, str], float] = {}
+    for row in re.finditer(r"^\| locmem: ([^|]+?) \|(.+)\|$", text, re.MULTILINE):
+        cells = [cell.strip() for cell in row.group(2).split("|")]
+        # off, guard, counters, latency, guard − off, counters − off, latency − off
+        added[(row.group(1), "counters")] = float(cells[5])
+        added[(row.group(1), "latency")] = float(cells[6])
+    return added
+
+
+def main(argv: list[str]) -> None:
+    from benchmarks.harness import emit, environment
+    from tests._servers.redis import redis_server
+
+    if shutil.which("valgrind") is None:
+        raise SystemExit("needs valgrind (apt install valgrind)")
+    jobs = int(argv[argv.index("--jobs") + 1]) if "--jobs" in argv else 2
+    version = f"py{sys.version_info.major}{sys.version_info.minor}"
+    with redis_server() as server:
+        locations = {"locmem": "bench-instructions", "redis": server.url}
+        tasks = [(backend, config, op, n) for backend in locations for config in CONFIGS for op in OPS for n in COUNTS]
+        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+            counts = dict(zip(tasks, pool.map(lambda t: instructions(t[0], t[1], t[2], t[3], locations[t[0]]), tasks)))
+    per_call = {(b, c, o): (counts[(b, c, o, COUNTS[1])] - counts[(b, c, o, COUNTS[0])]) / (COUNTS[1] - COUNTS[0])
+                for (b, c, o, _) in tasks}
+    seconds = locmem_rates(version)
+    rate = {column: max(seconds[(op, column)] / (per_call[("locmem", column, op)] - per_call[("locmem", "off", op)])
+                        for op in OPS) for column in ("counters", "latency")}
+    lines = [
+        "# METRICS: instructions added per call\n",
+        __doc__.split("\n\n", 2)[2].split("Needs ``valgrind``")[0].strip().replace("``", "`") + "\n",
+        f"_{environment()}_\n",
+        ("| operation | off (instructions) | counters − off | latency − off "
+         "| counters − off (µs, at the locmem rate) | latency − off (µs, at the locmem rate) |"),
+        "|---|---|---|---|---|---|",
+    ]
+    for backend in ("locmem", "redis"):
+        for op in OPS:
+            off = per_call[(backend, "off", op)]
+            added = {c: per_call[(backend, c, op)] - off for c in ("counters", "latency")}
+            lines.append(f"| {backend}: {op} | {off:,.0f} | {added['counters']:+,.0f} | {added['latency']:+,.0f} | "
+                         f"{added['counters'] * rate['counters']:+.2f} | {added['latency'] * rate['latency']:+.2f} |")
+    lines.append("")
+    lines.append(f"Rates from metrics-{version}.md's LocMemCache rows (the slowest): counters "
+                 f"{rate['counters'] * 1e6:.1f} ps per instruction, latency {rate['latency'] * 1e6:.1f} ps. "
+                 "Targets: counters ≤ 1.5 µs, latency ≤ 3 µs.\n")
+    emit("\n".join(lines), str(ROOT / "benchmarks" / "results" / f"metrics-instructions-{version}.md"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
