@@ -71,8 +71,9 @@ def instructions(backend: str, config: str, op: str, n: int, location: str) -> i
     return int(found.group(1).replace(",", ""))
 
 
-def locmem_rates(version: str) -> dict[tuple[str, str], float]:
-    """µs per added instruction, per column, from this Python's metrics-*.md LocMemCache rows."""
+def locmem_added(version: str) -> dict[tuple[str, str], float]:
+    """µs METRICS adds per call on LocMemCache, by (operation, column), from this Python's
+    metrics-*.md (its `counters − off` and `latency − off` cells)."""
     text = (ROOT / "benchmarks" / "results" / f"metrics-{version}.md").read_text()
     added: dict[tuple[str, str], float] = {}
     for row in re.finditer(r"^\| locmem: ([^|]+?) \|(.+)\|$", text, re.MULTILINE):
@@ -98,8 +99,9 @@ def main(argv: list[str]) -> None:
             counts = dict(zip(tasks, pool.map(lambda t: instructions(t[0], t[1], t[2], t[3], locations[t[0]]), tasks)))
     per_call = {(b, c, o): (counts[(b, c, o, COUNTS[1])] - counts[(b, c, o, COUNTS[0])]) / (COUNTS[1] - COUNTS[0])
                 for (b, c, o, _) in tasks}
-    seconds = locmem_rates(version)
-    rate = {column: max(seconds[(op, column)] / (per_call[("locmem", column, op)] - per_call[("locmem", "off", op)])
+    added_us = locmem_added(version)
+    # µs per added instruction: the slowest of the LocMemCache rows.
+    rate = {column: max(added_us[(op, column)] / (per_call[("locmem", column, op)] - per_call[("locmem", "off", op)])
                         for op in OPS) for column in ("counters", "latency")}
     lines = [
         "# METRICS: instructions added per call\n",

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from django.test import override_settings
 
 from django_altcache.backends.db import DatabaseCache
 from django_altcache.backends.memcached import PyMemcacheCache
 from django_altcache.backends.redis import RedisCache
+from django_altcache.conf import CacheConfigError
 
 
 def test_instances_of_one_entry_share_its_class_choice_and_parse() -> None:
@@ -50,10 +52,6 @@ def test_memcached_plans_follow_the_location_and_the_options() -> None:
 
 
 def test_a_bad_location_is_reported_on_every_construction() -> None:
-    import pytest
-
-    from django_altcache.conf import CacheConfigError
-
     options: dict[str, Any] = {}
     for _ in range(2):  # not remembered as made
         with pytest.raises(CacheConfigError, match="LOCATION"):
