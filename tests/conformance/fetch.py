@@ -6,6 +6,7 @@ pip at run time into a per-user cache and reused; Django's code is never committ
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -76,6 +77,18 @@ def download_sdist(version: str, directory: Path, log) -> Path:
     if found:
         return found
     directory.mkdir(parents=True, exist_ok=True)
+    # Two pairs of one CI run may want the same Django at once (./dev test runs two lanes):
+    # one downloads, the other waits on the lock (held at most DOWNLOAD_TIMEOUT) and then finds
+    # the file.
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _download_locked(version, directory, log)
+
+
+def _download_locked(version: str, directory: Path, log) -> Path:
+    found = _find_sdist(directory, version)
+    if found:
+        return found
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
            "--no-deps", "--no-binary", ":all:", f"django=={version}", "--dest", str(directory)]
     log(f"downloading the Django {version} sdist: {' '.join(cmd)}")
