@@ -1,6 +1,6 @@
 """What OPTIONS["METRICS"] adds to a call, counted in instructions (issue 14's Redis rows).
 
-    python -m benchmarks.metrics_instructions [--jobs N]
+    python -m benchmarks.metrics_instructions [--jobs N] [--reuse]
 
 On this virtual machine a loopback Redis round trip moves between 25 and 140 µs with how idle
 the machine is, so neither the wall clock nor the client thread's CPU time resolves a
@@ -13,12 +13,15 @@ adds. That work is converted to time at the rate measured on LocMemCache in the 
 benchmarks/results/metrics-*.md (µs added ÷ instructions added, the slowest of its rows): the
 same guard and recorder code runs on every backend, so the rate carries over; the server's own
 work and the network are outside the client process and the same in every configuration.
-Needs ``valgrind``. Writes ``benchmarks/results/metrics-instructions-py3XX.md``.
+Needs ``valgrind``. Writes ``benchmarks/results/metrics-instructions-py3XX.md``, and the raw
+counts to ``metrics-instructions-py3XX.json``: ``--reuse`` converts those again (after
+benchmarks/metrics.py was re-run) without counting again.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import re
 import shutil
 import subprocess
@@ -88,15 +91,26 @@ def main(argv: list[str]) -> None:
     from benchmarks.harness import emit, environment
     from tests._servers.redis import redis_server
 
-    if shutil.which("valgrind") is None:
-        raise SystemExit("needs valgrind (apt install valgrind)")
     jobs = int(argv[argv.index("--jobs") + 1]) if "--jobs" in argv else 2
     version = f"py{sys.version_info.major}{sys.version_info.minor}"
-    with redis_server() as server:
-        locations = {"locmem": "bench-instructions", "redis": server.url}
-        tasks = [(backend, config, op, n) for backend in locations for config in CONFIGS for op in OPS for n in COUNTS]
-        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-            counts = dict(zip(tasks, pool.map(lambda t: instructions(t[0], t[1], t[2], t[3], locations[t[0]]), tasks)))
+    raw = ROOT / "benchmarks" / "results" / f"metrics-instructions-{version}.json"
+    tasks = [(backend, config, op, n) for backend in ("locmem", "redis") for config in CONFIGS for op in OPS
+             for n in COUNTS]
+    if "--reuse" in argv:
+        saved = json.loads(raw.read_text())
+        counts = {task: saved["|".join(map(str, task))] for task in tasks}
+        when = saved["environment"]
+    else:
+        if shutil.which("valgrind") is None:
+            raise SystemExit("needs valgrind (apt install valgrind)")
+        with redis_server() as server:
+            locations = {"locmem": "bench-instructions", "redis": server.url}
+            with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+                counts = dict(zip(tasks, pool.map(lambda t: instructions(t[0], t[1], t[2], t[3], locations[t[0]]),
+                                                  tasks)))
+        when = environment()
+        raw.write_text(json.dumps({"environment": when, **{"|".join(map(str, task)): count
+                                                           for task, count in counts.items()}}, indent=1) + "\n")
     per_call = {(b, c, o): (counts[(b, c, o, COUNTS[1])] - counts[(b, c, o, COUNTS[0])]) / (COUNTS[1] - COUNTS[0])
                 for (b, c, o, _) in tasks}
     added_us = locmem_added(version)
@@ -106,7 +120,7 @@ def main(argv: list[str]) -> None:
     lines = [
         "# METRICS: instructions added per call\n",
         __doc__.split("\n\n", 2)[2].split("Needs ``valgrind``")[0].strip().replace("``", "`") + "\n",
-        f"_{environment()}_\n",
+        f"_counted: {when}_\n",
         ("| operation | off (instructions) | counters − off | latency − off "
          "| counters − off (µs, at the locmem rate) | latency − off (µs, at the locmem rate) |"),
         "|---|---|---|---|---|---|",

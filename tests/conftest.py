@@ -8,6 +8,7 @@ CI=true they fail, because a skipped backend test there would hide a broken setu
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Callable, TypeVar
@@ -18,6 +19,15 @@ from tests._servers import ServerUnavailable
 
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# Every guarded variant made in this run checks its class's ``leaf_operations`` as it runs
+# (django_altcache/backends/_shared/guard.py): a declared leaf that calls another operation of the
+# same cache fails the test that made it, and the run (pytest_sessionfinish). Read when a
+# variant is made, so none may exist yet.
+os.environ.setdefault("DJANGO_ALTCACHE_CHECK_LEAVES", "1")
+_guard_module = sys.modules.get("django_altcache.backends._shared.guard")
+if _guard_module is not None and _guard_module._variants:
+    raise RuntimeError("guarded variants were made before tests/conftest.py turned the leaf checks on")
 
 
 def missing_server(message: str) -> None:
@@ -80,11 +90,24 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
         items[:] = kept
 
 
+def _leaf_violations() -> list[str]:
+    guard = sys.modules.get("django_altcache.backends._shared.guard")
+    return list(getattr(guard, "leaf_violations", ()))
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    if _leaf_violations():  # even one a backend's ``except`` swallowed
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The stampede tests' figures (Django's get_or_set computations, take-over times...),
-    reported on every run rather than asserted."""
-    import sys
-
+    reported on every run rather than asserted; and any leaf declaration found wrong."""
+    violations = _leaf_violations()
+    if violations:
+        terminalreporter.section("leaf_operations declared wrongly (the run fails)")
+        for line in sorted(set(violations)):
+            terminalreporter.write_line(line)
     common = sys.modules.get("tests.stampede_common")
     lines = getattr(common, "REPORT", None)
     if lines:

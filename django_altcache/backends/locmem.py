@@ -58,6 +58,10 @@ def _encoder(codec: Any) -> Any:
 
 class LocMemCache(StampedeMixin, AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
     spec = LOCMEM
+    # The operations defined here that call no other operation of the cache (the guard need not
+    # mark them as inside one; checked by the test suite: guard.py, DJANGO_ALTCACHE_CHECK_LEAVES).
+    leaf_operations = frozenset({"add", "get", "set", "touch", "incr", "has_key", "delete", "get_many", "set_many",
+                                 "delete_many", "incr_version", "clear"})
     pickle_protocol = pickle.HIGHEST_PROTOCOL
 
     def __init__(self, name: str, params: dict[str, Any]) -> None:

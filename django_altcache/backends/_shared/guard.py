@@ -19,6 +19,14 @@ on the class is honoured) and runs it:
    reads while the leader is down), answering an outage with the operation's fallback (fail-soft)
    or the library's exception, and reporting the call to the metrics recorder.
 
+Marking a call as inside (a ``ContextVar`` set and reset, a third of the guard's cost per call)
+only matters for an operation made of others. A class declares in ``leaf_operations`` which of
+the operations *it defines* call no other operation of the cache (``get`` reading one entry);
+such a call is guarded without the mark. Only the declared function itself is a leaf: a
+subclass's override, or a patch of the class, takes the full path. ``DJANGO_ALTCACHE_CHECK_LEAVES=1``
+(the test suite sets it) makes variants that check every declaration as they run: an operation
+entered from inside a leaf raises ``LeafViolation`` and is listed in ``leaf_violations``.
+
 ``get_or_set`` is *transparent*: guarded for metrics only, its inner ``get``/``add`` are guarded
 themselves, so an outage answers them one by one and the callable runs at most once.
 ``bypass(cache)`` runs a block unguarded (``ping``: a real round trip, whatever the breaker says).
@@ -27,7 +35,10 @@ themselves, so an outage answers them one by one and the callable runs at most o
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
@@ -454,9 +465,31 @@ def _counted(recorder: Any, op: str, started: float, outcome: Outcome | None, ar
         logger.exception("django_altcache: the metrics recorder failed")
 
 
+def leaf_function(cls: type, name: str) -> FunctionType | None:
+    """The function ``cls.<name>`` when the class defining it declares it a leaf, else None."""
+    owner = next((klass for klass in cls.__mro__ if name in vars(klass)), None)
+    if owner is None or name not in vars(owner).get("leaf_operations", ()):
+        return None
+    function = vars(owner)[name]
+    return function if type(function) is FunctionType else None
+
+
+def _dispatch(guard: Guard, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Any:
+    """A guarded call off the common path: metrics or tracing on, or the breaker not closed."""
+    if guard.recorder is not None and _quiet.get() is not cache:
+        if guard.tracing:
+            return guard.traced(op, spec, impl, cache, args, kwargs)
+        if guard.lean:
+            return guard.count(op, spec, impl, cache, args, kwargs)
+    return guard.run(op, spec, impl, cache, args, kwargs)
+
+
 def _sync_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]:
     transparent = spec.transparent
     side = spec.side
+    leaf: Any = None if transparent else leaf_function(bare, name)  # compared by identity only
+    inside = _inside.get
 
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         impl = getattr(bare, name)  # looked up per call: a patch of the class is honoured
@@ -465,20 +498,25 @@ def _sync_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]
             if guard.recorder is not None and _quiet.get() is not self:
                 return guard.metered(op, impl, self, args, kwargs)
             return impl(self, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
-        if _inside.get() is self:
+        if inside() is self:
             return impl(self, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
         guard = self._guard
         breaker = guard.breakers[side]
+        if impl is leaf:
+            # Calls no other operation of this cache: nothing to mark as inside.
+            if guard.recorder is not None or (breaker is not None and breaker._open_until):
+                return _dispatch(guard, op, spec, impl, self, args, kwargs)
+            try:
+                result = impl(self, *args, **kwargs)
+            except guard.errors as exc:
+                return guard.failed(op, spec, breaker, exc, args, kwargs)
+            if breaker is not None and breaker._count:
+                breaker.success()
+            return result
         token = _inside.set(self)
         try:
-            if guard.recorder is not None and _quiet.get() is not self:
-                if guard.tracing:
-                    return guard.traced(op, spec, impl, self, args, kwargs)
-                if guard.lean:
-                    return guard.count(op, spec, impl, self, args, kwargs)
-                return guard.run(op, spec, impl, self, args, kwargs)
-            if breaker is not None and breaker._open_until:
-                return guard.run(op, spec, impl, self, args, kwargs)
+            if guard.recorder is not None or (breaker is not None and breaker._open_until):
+                return _dispatch(guard, op, spec, impl, self, args, kwargs)
             # The common case (breaker closed, no metrics), inline: the least work per call.
             try:
                 result = impl(self, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
@@ -492,6 +530,56 @@ def _sync_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]
 
     method.__name__ = name
     return method
+
+
+# -- checking the leaf declarations (the test suite) --------------------------------------------
+class LeafViolation(BaseException):
+    """An operation entered from inside one that its class declared a leaf (``leaf_operations``).
+    A BaseException, so that a backend's ``except Exception`` cannot hide it."""
+
+
+leaf_violations: list[str] = []
+
+
+@dataclass(frozen=True)
+class _InLeaf:
+    """``_inside``'s value during a checked leaf call: not the cache, so the call is still guarded."""
+
+    cache: object
+    name: str
+
+
+def _checking(bare: type, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method``, refusing to be entered from inside a leaf, and marking its own leaf calls."""
+    is_async = inspect.iscoroutinefunction(method)
+    leaf = None if is_async else leaf_function(bare, name)
+
+    def refuse(self: Any) -> None:
+        current = _inside.get()
+        if type(current) is _InLeaf and current.cache is self:
+            message = (f"{bare.__module__}.{bare.__qualname__}.{current.name} is declared in leaf_operations "
+                       f"but called {name} on the same cache")
+            leaf_violations.append(message)
+            raise LeafViolation(message)
+
+    if is_async:
+        async def checked_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+            refuse(self)
+            return await method(self, *args, **kwargs)
+
+        return functools.wraps(method)(checked_async)
+
+    def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        refuse(self)
+        if leaf is None or getattr(bare, name) is not leaf or _inside.get() is self:
+            return method(self, *args, **kwargs)
+        token = _inside.set(_InLeaf(self, name))
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _inside.reset(token)
+
+    return functools.wraps(method)(checked)
 
 
 def _async_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]:
@@ -553,10 +641,13 @@ def guarded_variant(cls: type) -> type:
     operations: Mapping[str, Op] = {**OPERATIONS, **getattr(cls, "operations", {})}
     namespace: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
                                  "__doc__": cls.__doc__, "_bare": cls}
+    check = os.environ.get("DJANGO_ALTCACHE_CHECK_LEAVES") == "1"
     for op, spec in operations.items():
         for name, make in ((op, _sync_method), ("a" + op, _async_method)):
             if callable(getattr(cls, name, None)):
                 method = make(cls, name, op, spec)
+                if check:
+                    method = _checking(cls, name, method)
                 method.__qualname__ = f"{cls.__qualname__}.{name}"
                 method.__doc__ = getattr(cls, name).__doc__
                 namespace[name] = method
