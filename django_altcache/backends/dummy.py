@@ -22,8 +22,7 @@ from .base import AltCache
 
 class DummyCache(StampedeMixin, AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
     spec = DUMMY
-    # The operations defined here that call no other operation of the cache (the guard need not
-    # mark them as inside one; checked by the test suite: guard.py, DJANGO_ALTCACHE_CHECK_LEAVES).
+    # leaf_operations: see AltCache.
     leaf_operations = frozenset({"add", "get", "set", "touch", "delete", "has_key", "get_many", "set_many",
                                  "delete_many", "clear"})
 

@@ -63,8 +63,7 @@ def _state_for(directory: str) -> _files.DirState:
 
 class FileBasedCache(StampedeMixin, AltCache, FastKeysMixin, DjangoFileBasedCache):
     spec = FILEBASED
-    # The operations defined here that call no other operation of the cache (the guard need not
-    # mark them as inside one; checked by the test suite: guard.py, DJANGO_ALTCACHE_CHECK_LEAVES).
+    # leaf_operations: see AltCache.
     leaf_operations = frozenset({"get", "has_key", "set", "add", "touch", "incr", "delete", "incr_version", "clear"})
 
     def __init__(self, dir: Any, params: dict[str, Any]) -> None:

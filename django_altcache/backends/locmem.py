@@ -58,8 +58,7 @@ def _encoder(codec: Any) -> Any:
 
 class LocMemCache(StampedeMixin, AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
     spec = LOCMEM
-    # The operations defined here that call no other operation of the cache (the guard need not
-    # mark them as inside one; checked by the test suite: guard.py, DJANGO_ALTCACHE_CHECK_LEAVES).
+    # leaf_operations: see AltCache.
     leaf_operations = frozenset({"add", "get", "set", "touch", "incr", "has_key", "delete", "get_many", "set_many",
                                  "delete_many", "incr_version", "clear"})
     pickle_protocol = pickle.HIGHEST_PROTOCOL

@@ -75,8 +75,7 @@ class _Unreadable(Exception):
 class DatabaseCache(StampedeMixin, AltCache, FastKeysMixin, BaseDatabaseCache):
     spec = options.SPEC
     pickle_protocol = pickle.HIGHEST_PROTOCOL
-    # The operations defined here that call no other operation of the cache (the guard need not
-    # mark them as inside one; checked by the test suite: guard.py, DJANGO_ALTCACHE_CHECK_LEAVES).
+    # leaf_operations: see AltCache.
     leaf_operations = frozenset({"get", "get_many", "has_key", "set", "add", "touch", "delete", "set_many",
                                  "delete_many", "clear", "incr", "incr_version"})
 

@@ -44,8 +44,7 @@ from .options import PYLIBMC_SPEC, PYMEMCACHE_SPEC, parse_servers
 
 class MemcachedCache(StampedeMixin, AltCache, FastKeysMixin, django_memcached.BaseMemcachedCache):
     driver_class: type[Driver]
-    # The operations defined here that call no other operation of the cache (the guard need not
-    # mark them as inside one; checked by the test suite: guard.py, DJANGO_ALTCACHE_CHECK_LEAVES).
+    # leaf_operations: see AltCache.
     leaf_operations = frozenset({"get", "get_many", "set", "add", "touch", "delete", "set_many", "delete_many",
                                  "clear", "incr"})
 

@@ -108,8 +108,7 @@ class RedisCache(StampedeMixin, StructuresMixin, ExtrasMixin, AltCache, FastKeys
     spec = options.SPEC
     # Operations of our own the guard wraps (fail-soft, breakers, metrics), with their fallbacks.
     operations = {**extras.OPERATIONS, **structures.OPERATIONS}
-    # The operations defined here that call no other operation of the cache (the guard need not
-    # mark them as inside one; checked by the test suite: guard.py, DJANGO_ALTCACHE_CHECK_LEAVES).
+    # leaf_operations: see AltCache.
     leaf_operations = frozenset({"get", "get_many", "has_key", "set", "add", "touch", "delete", "set_many",
                                  "delete_many", "clear", "incr", "incr_version"})
 
