@@ -10,11 +10,13 @@ speed: the figures are committed as the scripts' output and quoted in the README
 from __future__ import annotations
 
 import platform
+import re
 import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 Op = Callable[[], object]
 
@@ -136,3 +138,21 @@ def load_note(started: tuple[float, float, float]) -> str:
     end = os.getloadavg()
     return (f"Load average (1/5/15 min) at start {started[0]:.2f}/{started[1]:.2f}/{started[2]:.2f}, "
             f"at end {end[0]:.2f}/{end[1]:.2f}/{end[2]:.2f} on {os.cpu_count()} cores. ")
+
+
+def export_tree(into: Path, package: str) -> None:
+    """This tree's ``django_altcache`` as package ``package`` under ``into`` (put it on
+    ``sys.path``): the same code, as other code objects. Two contestants that are instances of
+    different classes (a guarded variant and its plain class) must not share code: CPython
+    specializes each attribute access for one type, and alternating between two types keeps
+    undoing it, which slows both and moves the difference from round to round."""
+    root = Path(__file__).resolve().parent.parent
+    for source in (root / "django_altcache").rglob("*"):
+        if not source.is_file() or "__pycache__" in source.parts:
+            continue
+        target = into / package / source.relative_to(root / "django_altcache")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = source.read_bytes()
+        if target.suffix == ".py":
+            text = re.sub(rb"\bdjango_altcache\b", package.encode(), text)
+        target.write_bytes(text)
