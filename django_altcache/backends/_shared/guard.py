@@ -176,7 +176,8 @@ class Guard:
         self.make_error = make_error
         self.recorder = recorder
         self.tracing = recorder is not None and recorder.tracing
-        # Metrics alone (no fail-soft, no breaker): ``count``, with nothing to decide per call.
+        # Metrics alone (no fail-soft, no breaker): the guarded methods' inline metrics path,
+        # with nothing to decide per call (tracing goes through ``run``).
         self.lean = recorder is not None and not config.active
         pair: tuple[CircuitBreaker | None, CircuitBreaker | None] = (None, None)
         if breakers and config.breaker is not None:
@@ -297,22 +298,6 @@ class Guard:
             self._record(recorder, "a" + op, started, spec.outcome, args, kwargs, error, fallback, result)
         return result
 
-    # -- metrics only, and tracing ---------------------------------------------------------
-    def count(self, op: str, spec: Op, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
-              kwargs: dict[str, Any]) -> Any:
-        """``run`` for a guard with metrics alone: call, then report (nothing answers instead).
-        The guarded methods inline it (two calls less per call; for async, a coroutine less);
-        tracing runs it inside its span."""
-        recorder: Any = self.recorder
-        started = time.perf_counter() if recorder.timed else 0.0
-        try:
-            result = impl(cache, *args, **kwargs) if type(impl) is FunctionType else impl(*args, **kwargs)
-        except BaseException as exc:
-            self._record(recorder, op, started, None, args, kwargs, type(exc), False)
-            raise
-        _counted(recorder, op, started, spec.outcome, args, kwargs, result)
-        return result
-
     # -- get_or_set with metrics: one call, a hit when the caller's callable did not run -----
     def metered(self, op: str, impl: Callable[..., Any], cache: Any, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> Any:
@@ -371,7 +356,7 @@ class Guard:
                kwargs: dict[str, Any]) -> Any:
         """The call inside the recorder's span (OpenTelemetry): current while the call runs."""
         with self.recorder.span(op, args, kwargs) as span:  # type: ignore[union-attr]
-            result = (self.count if self.lean else self.run)(op, spec, impl, cache, args, kwargs)
+            result = self.run(op, spec, impl, cache, args, kwargs)
             span.set_result(result)
             return result
 
@@ -501,8 +486,8 @@ def _sync_method(bare: type, name: str, op: str, spec: Op) -> Callable[..., Any]
             breaker = guard.breakers[side]
             if guard.recorder is not None or (breaker is not None and breaker._open_until):
                 if guard.lean and not guard.tracing and _quiet.get() is not self:
-                    # Metrics alone (nothing answers instead of the call), inline as in the
-                    # async method: ``Guard.count`` without the two calls to reach it.
+                    # Metrics alone (nothing answers instead of the call), inline as in the async
+                    # method: what ``Guard.run`` does for such a guard, two calls fewer.
                     recorder: Any = guard.recorder
                     started = time.perf_counter() if recorder.timed else 0.0
                     try:
