@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
-import re
 import subprocess
 import sys
 import tarfile
@@ -26,7 +25,7 @@ from typing import Any
 import django
 from django.conf import settings
 
-from benchmarks.harness import Result, compare, emit, environment, export_tree, table
+from benchmarks.harness import Result, compare, emit, environment, export_tree, table, write_renamed
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD = "django_altcache_before"
@@ -44,12 +43,7 @@ def export_before(rev: str, into: Path) -> None:
                 continue
             source = tar.extractfile(member)
             assert source is not None
-            text = source.read()
-            target = into / member.name.replace("django_altcache", OLD, 1)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.suffix == ".py":
-                text = re.sub(rb"\bdjango_altcache\b", OLD.encode(), text)
-            target.write_bytes(text)
+            write_renamed(into / member.name.replace("django_altcache", OLD, 1), source.read(), OLD)
 
 
 def per_call_table(results: list[Result]) -> str:

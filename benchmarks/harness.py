@@ -150,9 +150,12 @@ def export_tree(into: Path, package: str) -> None:
     for source in (root / "django_altcache").rglob("*"):
         if not source.is_file() or "__pycache__" in source.parts:
             continue
-        target = into / package / source.relative_to(root / "django_altcache")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        text = source.read_bytes()
-        if target.suffix == ".py":
-            text = re.sub(rb"\bdjango_altcache\b", package.encode(), text)
-        target.write_bytes(text)
+        write_renamed(into / package / source.relative_to(root / "django_altcache"), source.read_bytes(), package)
+
+
+def write_renamed(target: Path, text: bytes, package: str) -> None:
+    """One file of a copy of ``django_altcache`` named ``package``: its absolute imports rewritten."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.suffix == ".py":
+        text = re.sub(rb"\bdjango_altcache\b", package.encode(), text)
+    target.write_bytes(text)
