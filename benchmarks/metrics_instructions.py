@@ -25,7 +25,6 @@ import concurrent.futures
 import json
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -67,13 +66,9 @@ for _ in range(n):
 
 
 def instructions(backend: str, config: str, op: str, n: int, location: str) -> int:
-    code = CHILD.format(root=str(ROOT), backend=backend, op=op, n=n, location=location, options=CONFIGS[config])
-    proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c",
-                           code], capture_output=True, text=True, timeout=900, check=True)
-    found = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
-    if found is None:
-        raise RuntimeError(f"no instruction count from callgrind:\n{proc.stderr[-2000:]}")
-    return int(found.group(1).replace(",", ""))
+    from benchmarks.harness import instructions as count
+
+    return count(CHILD.format(root=str(ROOT), backend=backend, op=op, n=n, location=location, options=CONFIGS[config]))
 
 
 def locmem_added(version: str) -> dict[tuple[str, str], float]:

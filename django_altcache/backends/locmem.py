@@ -16,6 +16,16 @@ Cheaper than Django's:
 - ``get_many``/``set_many``/``delete_many`` take the lock once for the batch;
 - ``incr_version`` keeps the entry's expiry (Django's gives it the default timeout);
 - async twins run inline (``_shared/twins.py``): a short lock, no I/O.
+
+With a codec (docs/codecs.md) stored bytes are its tagged values, except where an
+untagged pickle says all the tag would (the pickle serializer, unsigned:
+``Codec.plain_pickles``): then a value is stored as Django's pickle, as without a codec,
+and only one compressed because it was at least COMPRESS_MIN_LENGTH long and came out
+smaller is tagged. No other program reads this store, so the untagged form is a choice
+of this backend alone, and it keeps the codec's cost off small values: reading is
+``pickle.loads`` as without a codec, and a tagged value (compressed, or written by
+another alias of this LOCATION with other options) is handed to the codec when
+``pickle.loads`` refuses its first byte, 0xC1, before reading anything else.
 """
 
 from __future__ import annotations
@@ -35,7 +45,8 @@ from ._shared.keys import FastKeysMixin
 from ._shared.twins import InlineAsyncMixin
 from ..stampede.mixin import StampedeMixin
 from .base import AltCache, logger
-from ..codecs import UnreadableValue, report_unreadable
+from ..codecs import Codec, UnreadableValue, report_unreadable
+from ..codecs.format import MAGIC_BYTE
 
 # Per-process stores keyed by LOCATION, as in Django, so every thread's instance of
 # an alias (and any alias with the same LOCATION) sees the same data.
@@ -47,13 +58,28 @@ _AS_IS = frozenset({str, int, float, bool, type(None)})
 _MISSING: Any = object()
 
 
-def _encoder(codec: Any) -> Any:
+def _encoder(codec: Codec) -> Any:
     encode = codec.encode
 
     def dumps(value: Any, protocol: int) -> bytes:
-        return encode(value)  # type: ignore[no-any-return]
+        return encode(value)
 
     return dumps
+
+
+def _value_path(codec: Codec | None) -> tuple[Any, Any, Any, int | None]:
+    """(dumps, loads, other, squeeze_from): how values are written and read with ``codec``.
+
+    ``dumps``/``loads`` are the hot calls; ``other`` decodes what ``loads`` refused (a
+    tagged value) or is None; a pickle at least ``squeeze_from`` bytes long goes through
+    ``codec.squeeze`` (None: none does).
+    """
+    if codec is None:
+        return pickle.dumps, pickle.loads, None, None
+    if codec.plain_pickles:
+        squeeze_from = codec.min_length if codec.writes and codec.compressor is not None else None
+        return pickle.dumps, pickle.loads, codec.decode, squeeze_from
+    return (_encoder(codec) if codec.writes else pickle.dumps), codec.decode, None, None
 
 
 class LocMemCache(StampedeMixin, AltCache, InlineAsyncMixin, FastKeysMixin, BaseCache):
@@ -71,21 +97,41 @@ class LocMemCache(StampedeMixin, AltCache, InlineAsyncMixin, FastKeysMixin, Base
         self._expire_info = _expire_info.setdefault(name, {})
         self._lock = _locks.setdefault(name, Lock())
         # Instance attributes, as cheap to call as the module functions they default to.
-        # With a codec stored bytes are its tagged
-        # values; str/int/float/bool/None stay as they are, whatever the codec.
+        # str/int/float/bool/None stay as they are, whatever the codec (see the module's doc).
         self._codec = codec = self._init_codec(name, params)
-        self._dumps = pickle.dumps if codec is None or not codec.writes else _encoder(codec)
-        self._loads = pickle.loads if codec is None else codec.decode
+        self._dumps, self._loads, self._other, self._squeeze_from = _value_path(codec)
 
     def _pack(self, value: Any) -> Any:
         if type(value) in _AS_IS:
             return value
-        return self._dumps(value, self.pickle_protocol)
+        stored = self._dumps(value, self.pickle_protocol)
+        if self._squeeze_from is not None and len(stored) >= self._squeeze_from:
+            return self._codec.squeeze(stored)  # type: ignore[union-attr]
+        return stored
 
     def _unpack(self, stored: Any) -> Any:
         if type(stored) is bytes:
-            return self._loads(stored)
+            try:
+                return self._loads(stored)
+            except Exception as exc:  # noqa: BLE001 - maybe a tagged value: _decode_other says
+                return self._decode_other(stored, exc)
         return stored
+
+    def _decode_other(self, stored: bytes, exc: Exception) -> Any:
+        """The value of ``stored``, which ``_loads`` refused with ``exc``: a tagged value for
+        the codec when ``_loads`` is pickle's and the codec is there, else ``exc`` again."""
+        other = self._other
+        if other is None or stored[:1] != MAGIC_BYTE:
+            raise exc
+        return other(stored)
+
+    def _read_other(self, key: str, stored: bytes, exc: Exception) -> Any:
+        """``_decode_other`` for a read: an undecodable value is a miss (``_MISSING``)."""
+        try:
+            return self._decode_other(stored, exc)
+        except Exception as final:  # noqa: BLE001 - a codec's error, or a class gone since: a miss
+            self._unreadable(key, stored, final)
+            return _MISSING
 
     def _unreadable(self, key: str, stored: bytes, exc: Exception) -> None:
         """A stored value that cannot be decoded reads as a miss: logged, removed if unchanged."""
@@ -139,9 +185,9 @@ class LocMemCache(StampedeMixin, AltCache, InlineAsyncMixin, FastKeysMixin, Base
         if type(stored) is bytes:
             try:
                 return self._loads(stored)
-            except Exception as exc:  # noqa: BLE001 - a codec's error, or a class gone since: a miss
-                self._unreadable(key, stored, exc)
-                return default
+            except Exception as exc:  # noqa: BLE001 - see _read_other
+                value = self._read_other(key, stored, exc)
+                return default if value is _MISSING else value
         return stored
 
     def _set(self, key: str, stored: Any, timeout: Any = DEFAULT_TIMEOUT) -> None:
@@ -153,9 +199,14 @@ class LocMemCache(StampedeMixin, AltCache, InlineAsyncMixin, FastKeysMixin, Base
         self._expire_info[key] = self.get_backend_timeout(timeout)
 
     def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> None:
-        # _set() inlined: this is the hot path.
+        # _set() and _pack() inlined: this is the hot path.
         key = self.make_and_validate_key(key, version=version)
-        stored = value if type(value) in _AS_IS else self._dumps(value, self.pickle_protocol)
+        if type(value) in _AS_IS:
+            stored = value
+        else:
+            stored = self._dumps(value, self.pickle_protocol)
+            if self._squeeze_from is not None and len(stored) >= self._squeeze_from:
+                stored = self._codec.squeeze(stored)  # type: ignore[union-attr]
         expiry = self.get_backend_timeout(timeout)
         cache = self._cache
         with self._lock:
@@ -243,9 +294,10 @@ class LocMemCache(StampedeMixin, AltCache, InlineAsyncMixin, FastKeysMixin, Base
             if type(stored) is bytes:
                 try:
                     stored = loads(stored)
-                except Exception as exc:  # noqa: BLE001 - a miss, as get() reads it
-                    self._unreadable(self.make_and_validate_key(key, version=version), stored, exc)
-                    continue
+                except Exception as exc:  # noqa: BLE001 - as get() reads it
+                    stored = self._read_other(self.make_and_validate_key(key, version=version), stored, exc)
+                    if stored is _MISSING:
+                        continue
             result[key] = stored
         return result
 

@@ -20,12 +20,14 @@ from .errors import BadSignature, CorruptValue, UnreadableValue, UnsignedValue
 from .format import HEADER_LEN, MAGIC, SIGNED, TAG_LEN, VERSION, header
 from .legacy import UntaggedReader
 from .serializers.base import Serializer
+from .serializers.pickle import PickleSerializer
 from .signing import Signer
 
 # Above this size the payload is read through a memoryview instead of a copy.
 _VIEW_FROM = 64 * 1024
 
 Legacy = Callable[[bytes], Any]
+PICKLE_ID = PickleSerializer.id
 
 
 class Codec:
@@ -62,7 +64,11 @@ class Codec:
 
     # -- writing ----------------------------------------------------------------------
     def encode(self, value: Any) -> bytes:
-        payload = self._dumps(value)
+        return self.pack(self._dumps(value))
+
+    def pack(self, payload: bytes) -> bytes:
+        """The tagged bytes of ``payload``, a value this codec's serializer wrote (a backend
+        that serializes inline, as RedisCache's pickle path does, calls this)."""
         head = self._plain
         if self._compress is not None and len(payload) >= self.min_length:
             packed = self._compress(payload)
@@ -71,6 +77,31 @@ class Codec:
         if self._sign is not None:
             return b"".join((head, self._sign(head, payload), payload))
         return head + payload
+
+    @property
+    def plain_header(self) -> bytes | None:
+        """The header of a value of this codec that is not compressed, when reading it needs
+        nothing but the serializer (``plain_pickles``): a backend may write and read that
+        case inline, ``header + pickle.dumps(value, HIGHEST_PROTOCOL)`` one way and
+        ``pickle.loads(data[HEADER_LEN:])`` the other."""
+        return self._plain if self.plain_pickles else None
+
+    @property
+    def plain_pickles(self) -> bool:
+        """Whether an untagged pickle says all this codec's header would: the pickle serializer,
+        not signed. A backend whose store no other program reads (LocMemCache) may then keep
+        values that are not compressed as the serializer's bytes alone, and tag only those
+        ``squeeze`` compressed."""
+        return self.serializer.id == PICKLE_ID and self.signer is None
+
+    def squeeze(self, payload: bytes) -> bytes:
+        """``payload`` (this codec's serialized bytes) compressed and tagged when that makes it
+        smaller, else ``payload`` itself, untagged. Only for a ``plain_pickles`` codec that
+        writes, with a compressor; the caller checks ``min_length``."""
+        packed = self._compress(payload)  # type: ignore[misc]
+        if len(packed) < len(payload):
+            return self._packed + packed
+        return payload
 
     # -- reading ----------------------------------------------------------------------
     def decode(self, data: bytes, legacy: Legacy | None = None) -> Any:

@@ -3,6 +3,7 @@ planted and tampered values, Django's untagged bytes."""
 
 from __future__ import annotations
 
+import decimal
 import os
 import pickle
 import struct
@@ -75,6 +76,112 @@ def test_locmem_codec_bytes_and_the_default_path() -> None:
     assert coded._cache[coded.make_key("k")][:1] == b"\xc1"
     coded.set("s", "text")  # the immutable scalars stay as they are
     assert coded._cache[coded.make_key("s")] == "text"
+
+
+
+# -- locmem: plain pickles where the tag would say nothing more (Codec.plain_pickles) -------
+
+def _pickled_at(length: int) -> list[str]:
+    """A list whose pickle is exactly ``length`` bytes, compressible."""
+    for n in range(length):
+        value = ["x" * n]
+        if len(pickle.dumps(value, pickle.HIGHEST_PROTOCOL)) == length:
+            return value
+    raise AssertionError(f"no list pickles to {length} bytes")
+
+
+@pytest.mark.parametrize("compressor", ["zlib", "zstd", "lz4"])
+def test_locmem_plain_pickles_below_the_threshold_tagged_above(compressor: str) -> None:
+    cache = locmem(COMPRESSOR=compressor, COMPRESS_MIN_LENGTH=200)
+    stored = cache._cache
+    below, at, above = _pickled_at(199), _pickled_at(200), _pickled_at(201)
+    noise = os.urandom(400)  # pickles above the threshold, but compressing it saves nothing
+    for key, value in {"below": below, "at": at, "above": above, "noise": noise}.items():
+        cache.set(key, value)
+    plain = pickle.dumps
+    assert stored[cache.make_key("below")] == plain(below, pickle.HIGHEST_PROTOCOL)  # Django's bytes
+    assert stored[cache.make_key("noise")] == plain(noise, pickle.HIGHEST_PROTOCOL)  # kept only when smaller
+    for key in ("at", "above"):
+        data = stored[cache.make_key(key)]
+        assert data[:4] == bytes((0xC1, 0x10, 1, cache._codec.compressor.id)) and len(data) < 200
+    expected = {"below": below, "at": at, "above": above, "noise": noise}
+    assert {key: cache.get(key) for key in expected} == expected
+    assert cache.get_many(list(expected) + ["missing"]) == expected
+    cache.clear()
+    cache.set_many(expected)
+    assert cache.add("above", "no") is False and cache.add("big", above) is True
+    assert stored[cache.make_key("big")][:1] == b"\xc1"
+    assert cache.get_many(list(expected) + ["big"]) == {**expected, "big": above}
+
+
+async def test_locmem_plain_pickles_async() -> None:
+    cache = locmem(COMPRESSOR="zstd", COMPRESS_MIN_LENGTH=200)
+    big = _pickled_at(500)
+    await cache.aset("big", big)
+    await cache.aset("small", [1])
+    assert cache._cache[cache.make_key("big")][:1] == b"\xc1"
+    assert await cache.aget("big") == big and await cache.aget("small") == [1]
+    assert await cache.aget_many(["big", "small"]) == {"big": big, "small": [1]}
+
+
+def test_locmem_value_paths_per_codec() -> None:
+    """Pickle-serializer codecs without signing read with pickle.loads and hand tagged values to the
+    codec; signing or another serializer keeps every value tagged and decoded by the codec."""
+    compressing = locmem(COMPRESSOR="zstd")
+    assert compressing._loads is pickle.loads and compressing._dumps is pickle.dumps
+    assert compressing._squeeze_from == 1024 and compressing._other is not None
+    rollout = locmem(COMPRESSOR="zstd", WRITE_FORMAT="django")
+    assert rollout._squeeze_from is None and rollout._other is not None
+    for options in ({"SIGN_VALUES": True, "COMPRESSOR": "zstd"}, {"SERIALIZER": "json"}):
+        cache = locmem(**options)
+        assert cache._loads is not pickle.loads and cache._other is None and cache._squeeze_from is None
+        cache.set("k", [1])
+        assert cache._cache[cache.make_key("k")][:1] == b"\xc1"
+
+
+def test_locmem_aliases_of_one_location_read_each_other() -> None:
+    """Aliases sharing a LOCATION share the store: each reads what the others wrote, whatever
+    their options, as far as its own rules allow (signing refuses unsigned values)."""
+    location = f"codec-shared-{next(_n)}"
+    compressing = LocMemCache(location, {"OPTIONS": {"COMPRESSOR": "zlib", "COMPRESS_MIN_LENGTH": 100}})
+    as_json = LocMemCache(location, {"OPTIONS": {"SERIALIZER": "json"}})
+    signing = LocMemCache(location, {"OPTIONS": {"SIGN_VALUES": True}})
+    plain = LocMemCache(location, {})
+    big = {"rows": ["row"] * 200}
+    compressing.set("big", big)
+    as_json.set("json", {"a": [1]})
+    signing.set("signed", decimal.Decimal("1.5"))
+    assert compressing.get("json") == {"a": [1]} and compressing.get("signed") == decimal.Decimal("1.5")
+    assert compressing.get_many(["json", "signed"]) == {"json": {"a": [1]}, "signed": decimal.Decimal("1.5")}
+    assert compressing.incr("signed", 1) == decimal.Decimal("2.5")  # tagged, through _unpack
+    assert as_json.get("big") == big  # the tag names pickle and zlib: any reader decodes it
+    # The incr rewrote it as this alias writes it, unsigned; the signing alias refuses (and removes) that.
+    assert signing.get("signed", "refused") == "refused" and not signing.has_key("signed")
+    assert signing.get("big", "refused") == "refused"
+    compressing.set("big", big)
+    assert plain.get("big", "miss") == "miss"  # no codec here: a tagged value is a miss (docs/codecs.md)
+    assert plain.has_key("big") is False
+
+
+def test_locmem_corrupt_tagged_value_is_a_logged_miss(caplog: Any) -> None:
+    cache = locmem(COMPRESSOR="zlib", COMPRESS_MIN_LENGTH=100)
+    cache.set("k", ["row"] * 200)
+    key = cache.make_key("k")
+    good = cache._cache[key]
+    assert good[:1] == b"\xc1"
+    for bad in tamper(good)[:2] + [good[:4] + b"not zlib"]:  # truncations and garbage: bit flips may inflate
+        cache._cache[key] = bad
+        cache._expire_info[key] = None
+        with caplog.at_level("WARNING", logger="django_altcache"):
+            assert cache.get("k", "miss") == "miss"
+        assert key not in cache._cache
+        cache._cache[key], cache._expire_info[key] = bad, None
+        assert cache.get_many(["k"]) == {}
+        cache._cache[key], cache._expire_info[key] = bad, None
+        with pytest.raises(ValueError):
+            cache.incr("k")
+        assert key not in cache._cache
+    assert any("cannot decode" in r.getMessage() for r in caplog.records)
 
 
 # -- planted values: a pickle in the store that would create a marker file -----------------

@@ -407,3 +407,42 @@ def test_time_window_uses_wall_clock() -> None:
     until = time.time() + 3600
     c = codec(sign_values={"accept_unsigned": dt.datetime.fromtimestamp(until, dt.timezone.utc).isoformat()})
     assert c.signer.accepts_unsigned()
+
+
+# -- RedisCache's inline pickle path (backends/redis/codec.py) -------------------------------
+
+@pytest.mark.parametrize("options", [{"compressor": "zstd"}, {"compressor": "zlib", "compress_min_length": 0},
+                                     {"compressor": "zstd", "sign_values": True}, {"serializer": "json"},
+                                     {"compressor": "lz4", "write_format": "django"}])
+def test_redis_inline_pickle_path_writes_and_reads_what_the_codec_does(options: dict[str, Any]) -> None:
+    from django_altcache.backends.redis.codec import CodecSerializer
+
+    codec = build_codec(**options)
+    assert codec is not None
+    serializer = CodecSerializer(codec)
+    inline = codec.plain_header is not None and codec.writes
+    assert (serializer._write_head is not None) is inline
+    for value in ({"small": [1, 2.5]}, {"big": "lorem ipsum " * 400}, "text", 2 ** 70, True):
+        data = serializer.dumps(value)
+        if type(value) is int:
+            assert data == value  # raw, for INCRBY; redis-py sends it as decimal text
+            data = str(value).encode()
+        elif codec.writes:
+            assert data == codec.encode(value)  # the same bytes, inline or not
+        else:
+            assert data == pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        assert serializer.loads(data) == value and type(serializer.loads(data)) is type(value)
+    assert serializer.dumps(7) == 7 and serializer.loads(b"7") == 7
+
+
+def test_redis_inline_read_of_a_corrupt_value_is_a_codec_error() -> None:
+    from django_altcache.backends.redis.codec import CodecSerializer
+
+    codec = build_codec(compressor="zstd")
+    assert codec is not None and codec.plain_header is not None
+    serializer = CodecSerializer(codec)
+    good = serializer.dumps({"k": "v"})
+    assert good[:4] == codec.plain_header
+    for bad in (good[:5], good[:4] + b"garbage", good[:-1]):
+        with pytest.raises(CorruptValue):
+            serializer.loads(bad)
