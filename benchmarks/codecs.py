@@ -219,21 +219,34 @@ def backend_results(url: str, quick: bool) -> list[Result]:
 # The instruction counts' child: one backend, today or codec, one operation, n calls after a
 # warm-up, the cyclic collector off during the calls (a collection lands in one run, not the other).
 CHILD = r"""
-import sys
+import os, sys, tempfile
 sys.path.insert(0, {root!r})
 import django
 from django.conf import settings
-settings.configure(CACHES={{}}, USE_TZ=True, SECRET_KEY="benchmark-secret-key")
+backend, op, n, location, options = {backend!r}, {op!r}, {n}, {location!r}, {options!r}
+scratch = tempfile.mkdtemp(prefix="codec-instructions-")
+settings.configure(USE_TZ=True, SECRET_KEY="benchmark-secret-key", INSTALLED_APPS=["django_altcache"],
+                   DATABASES={{"default": {{"ENGINE": "django.db.backends.sqlite3",
+                                            "NAME": os.path.join(scratch, "db.sqlite3")}}}}, CACHES={{}})
 django.setup()
 from benchmarks.codecs import SMALL
-backend, op, n, location, options = {backend!r}, {op!r}, {n}, {location!r}, {options!r}
 params = {{"KEY_PREFIX": {prefix!r}, "OPTIONS": options}}  # one per configuration: they run side by side
 if backend == "RedisCache":
-    from django_altcache.backends.redis import RedisCache
-    cache = RedisCache(location, params)
+    from django_altcache.backends.redis import RedisCache as Cache
+elif backend == "LocMemCache":
+    from django_altcache.backends.locmem import LocMemCache as Cache
+elif backend == "PyMemcacheCache":
+    from django_altcache.backends.memcached import PyMemcacheCache as Cache
+elif backend == "PyLibMCCache":
+    from django_altcache.backends.memcached import PyLibMCCache as Cache
+elif backend == "FileBasedCache":
+    from django_altcache.backends.filebased import FileBasedCache as Cache
+    location = os.path.join(scratch, "files")
 else:
-    from django_altcache.backends.locmem import LocMemCache
-    cache = LocMemCache(location, params)
+    from django.core.management import call_command
+    from django_altcache.backends.db import DatabaseCache as Cache
+    call_command("createcachetable", location, verbosity=0)
+cache = Cache(location, params)
 cache.set("obj", SMALL)
 call = {{"get": lambda: cache.get("obj"), "set": lambda: cache.set("obj", SMALL)}}[op]
 for _ in range(200):
@@ -248,11 +261,11 @@ COUNTS = (1000, 3000)
 CONFIGS = {"today": {}, "codec": {"COMPRESSOR": "zstd"}}
 
 
-def instruction_table(url: str) -> tuple[str, dict[str, float]]:
+def instruction_table(locations: dict[str, str]) -> tuple[str, dict[str, float]]:
     """Instructions per call, today and with the codec, counted by callgrind: they do not move
     with the machine's load as the wall clock does (each figure is the count of 3000 calls
-    minus that of 1000, over 2000). What they leave out is the kernel's work (a round
-    trip's socket calls), so on Redis the share is of the client's own work only."""
+    minus that of 1000, over 2000). What they leave out is the kernel's work (a round trip's
+    socket calls, a file's reads and writes), so the share is of the client's own work only."""
     import concurrent.futures
     import shutil
 
@@ -261,7 +274,6 @@ def instruction_table(url: str) -> tuple[str, dict[str, float]]:
     if shutil.which("valgrind") is None:
         return "### Instructions per call\n\nNot counted: needs valgrind.\n", {}
     root = str(Path(__file__).resolve().parent.parent)
-    locations = {"RedisCache": url, "LocMemCache": "bench-codec-instructions"}
     tasks = [(b, c, o, n) for b in locations for c in CONFIGS for o in ("get", "set") for n in COUNTS]
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         counts = dict(zip(tasks, pool.map(lambda t: instructions(CHILD.format(
@@ -274,24 +286,28 @@ def instruction_table(url: str) -> tuple[str, dict[str, float]]:
         for op in ("get", "set"):
             per = {c: (counts[(backend, c, op, COUNTS[1])] - counts[(backend, c, op, COUNTS[0])])
                    / (COUNTS[1] - COUNTS[0]) for c in CONFIGS}
-            name = f"{backend} {op} (small dict)"
+            name = f"{backend} {op}"
             ratios[name] = per["codec"] / per["today"]
-            lines.append(f"| {name} | {per['today']:,.0f} | {per['codec']:,.0f} | {per['codec'] - per['today']:+,.0f} "
-                         f"| {ratios[name]:.4f} |")
+            lines.append(f"| {name} (small dict) | {per['today']:,.0f} | {per['codec']:,.0f} | "
+                         f"{per['codec'] - per['today']:+,.0f} | {ratios[name]:.4f} |")
     return "\n".join(lines) + "\n", ratios
 
 
 def main(argv: list[str]) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests._servers.memcached import memcached_server
     from tests._servers.redis import redis_server
 
     quick = "--quick" in argv
     sizes, ratios = payload_table(quick)
     signing, worst_sign = signing_table(quick)
     layer, extra = layer_cost(quick)
-    with redis_server() as server:
+    with redis_server() as server, memcached_server() as memcached:
         backends = backend_results(server.url, quick)
-        counted, counted_ratios = instruction_table(server.url) if "--no-instructions" not in argv else ("", {})
+        locations = {"LocMemCache": "bench-codec-instructions", "RedisCache": server.url,
+                     "PyMemcacheCache": memcached.location, "PyLibMCCache": memcached.location,
+                     "DatabaseCache": "bench_codec_table", "FileBasedCache": ""}
+        counted, counted_ratios = instruction_table(locations) if "--no-instructions" not in argv else ("", {})
     overheads = {r.operation: r.medians["codec"] / r.medians["today"] - 1 for r in backends}
     # One set + one get of RedisCache, the client's CPU time: what the layer's own work adds to.
     redis_pair = sum(r.medians["today"] for r in backends if r.operation.startswith("RedisCache") and "CPU" in r.operation)

@@ -12,6 +12,7 @@ file's expiry header) stay in the backend's adapter.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 from . import compressors, serializers
@@ -49,6 +50,13 @@ class Codec:
         self._plain = header(serializer.id, 0, signed)
         self._packed = header(serializer.id, compressor.id, signed) if compressor is not None else self._plain
         self._sign = signer.sign if signer is not None else None
+        # The header of a value that is not compressed, when reading it needs nothing but
+        # pickle (the pickle serializer, unsigned): backends write and read that case inline,
+        # ``plain_header + pickle.dumps(value, HIGHEST_PROTOCOL)`` when shorter than
+        # ``pack_from`` (else ``pack``) one way, ``pickle.loads(data[HEADER_LEN:])`` the other,
+        # with no codec frame: the same bytes as ``encode``. None otherwise.
+        self.plain_header: bytes | None = self._plain if serializer.id == PICKLE_ID and not signed else None
+        self.pack_from = min_length if compressor is not None else sys.maxsize
         # Fast path of decode_tagged: the cache's own headers (signed when it signs), by value.
         self._routes: dict[bytes, Any] = {}
         if serializer.id < 128:
@@ -79,20 +87,12 @@ class Codec:
         return head + payload
 
     @property
-    def plain_header(self) -> bytes | None:
-        """The header of a value of this codec that is not compressed, when reading it needs
-        nothing but the serializer (``plain_pickles``): a backend may write and read that
-        case inline, ``header + pickle.dumps(value, HIGHEST_PROTOCOL)`` one way and
-        ``pickle.loads(data[HEADER_LEN:])`` the other."""
-        return self._plain if self.plain_pickles else None
-
-    @property
     def plain_pickles(self) -> bool:
         """Whether an untagged pickle says all this codec's header would: the pickle serializer,
         not signed. A backend whose store no other program reads (LocMemCache) may then keep
         values that are not compressed as the serializer's bytes alone, and tag only those
         ``squeeze`` compressed."""
-        return self.serializer.id == PICKLE_ID and self.signer is None
+        return self.plain_header is not None
 
     def squeeze(self, payload: bytes) -> bytes:
         """``payload`` (this codec's serialized bytes) compressed and tagged when that makes it

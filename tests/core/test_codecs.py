@@ -434,15 +434,63 @@ def test_redis_inline_pickle_path_writes_and_reads_what_the_codec_does(options: 
         assert serializer.loads(data) == value and type(serializer.loads(data)) is type(value)
     assert serializer.dumps(7) == 7 and serializer.loads(b"7") == 7
 
+class _Ops:
+    """The one database-operations method the db codec calls (Oracle's CLOB reading)."""
 
-def test_redis_inline_read_of_a_corrupt_value_is_a_codec_error() -> None:
+    @staticmethod
+    def process_clob(raw: Any) -> Any:
+        return raw
+
+
+def _inline_writers(codec: Any) -> dict[str, tuple[Any, Any]]:
+    """Each backend's (write, read) of one value through its codec glue, as bytes."""
+    import base64
+    from types import SimpleNamespace
+
+    from django_altcache.backends.db import codec as db_codec
+    from django_altcache.backends.memcached.codec import FLAG_OURS, CodecSerde, Unreadable
     from django_altcache.backends.redis.codec import CodecSerializer
 
+    redis = CodecSerializer(codec)
+    serde = CodecSerde(codec)
+    db = SimpleNamespace()
+    db_codec.install(db, codec)
+
+    def memcached_write(value: Any) -> bytes:
+        data, flags = serde.serialize("k", value)
+        assert flags == FLAG_OURS
+        return data  # type: ignore[no-any-return]
+
+    def memcached_read(data: bytes) -> Any:
+        value = serde.deserialize("k", data, FLAG_OURS)
+        if type(value) is Unreadable:
+            raise value.error
+        return value
+
+    return {"redis": (redis.dumps, redis.loads), "memcached": (memcached_write, memcached_read),
+            "db": (lambda v: base64.b64decode(db._encode(v)), lambda d: db._decode(_Ops, base64.b64encode(d).decode()))}
+
+
+@pytest.mark.parametrize("options", [{"compressor": "zstd"}, {"compressor": "zlib", "compress_min_length": 0},
+                                     {"compressor": "zstd", "sign_values": True}, {"serializer": "json"}])
+@pytest.mark.parametrize("backend", ["redis", "memcached", "db"])
+def test_inline_pickle_paths_write_and_read_what_the_codec_does(backend: str, options: dict[str, Any]) -> None:
+    codec = build_codec(**options)
+    assert codec is not None
+    write, read = _inline_writers(codec)[backend]
+    for value in ({"small": [1, 2.5]}, {"big": "lorem ipsum " * 400}, "text"):
+        data = write(value)
+        assert data == codec.encode(value)  # the same bytes, inline or through the codec
+        assert read(data) == value and codec.decode(data) == value
+
+
+@pytest.mark.parametrize("backend", ["redis", "memcached", "db"])
+def test_inline_read_of_a_corrupt_plain_pickle_is_a_codec_error(backend: str) -> None:
     codec = build_codec(compressor="zstd")
     assert codec is not None and codec.plain_header is not None
-    serializer = CodecSerializer(codec)
-    good = serializer.dumps({"k": "v"})
+    write, read = _inline_writers(codec)[backend]
+    good = write({"k": "v"})
     assert good[:4] == codec.plain_header
     for bad in (good[:5], good[:4] + b"garbage", good[:-1]):
         with pytest.raises(CorruptValue):
-            serializer.loads(bad)
+            read(bad)

@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import pickle
 import zlib
+from pickle import HIGHEST_PROTOCOL
+from pickle import dumps as _pickle_dumps
+from pickle import loads as _pickle_loads
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 from django_altcache.codecs import Codec, CorruptValue, UnreadableValue, report_unreadable
+from django_altcache.codecs.format import HEADER_LEN
 
 from .drivers import Driver
 
@@ -37,6 +41,7 @@ FLAG_LONG = 1 << 2
 FLAG_COMPRESSED = 1 << 3  # pymemcache's CompressedSerde, pylibmc's zlib
 FLAG_TEXT = 1 << 4
 FLAG_CODEC = 1 << 8  # ours: a tagged value (django_altcache.codecs.format)
+FLAG_OURS = FLAG_CODEC | FLAG_PICKLE  # what we write for one (see the module's doc)
 _INTEGERS = FLAG_INTEGER | FLAG_LONG
 
 
@@ -84,19 +89,33 @@ class CodecSerde:
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
         self._encode = codec.encode if codec.writes else None
+        # The pickle serializer unsigned, a value not compressed: inline both ways (see
+        # Codec.plain_header). A 5-byte read header never equals a 4-byte slice.
+        self._write_head = codec.plain_header if codec.writes else None
+        self._read_head = codec.plain_header or bytes(HEADER_LEN + 1)
+        self._pack, self._pack_from = codec.pack, codec.pack_from
 
     def serialize(self, key: Any, value: Any) -> tuple[bytes, int]:
         if type(value) is int:
             return b"%d" % value, FLAG_INTEGER
+        head = self._write_head
+        if head is not None:
+            data = _pickle_dumps(value, HIGHEST_PROTOCOL)
+            return (head + data if len(data) < self._pack_from else self._pack(data)), FLAG_OURS
         if self._encode is None:  # WRITE_FORMAT "django": pymemcache's pickle_serde bytes
             if type(value) is bytes:
                 return value, FLAG_BYTES
             if type(value) is str:
                 return value.encode(), FLAG_TEXT
             return pickle.dumps(value, pickle.HIGHEST_PROTOCOL), FLAG_PICKLE
-        return self._encode(value), FLAG_CODEC | FLAG_PICKLE
+        return self._encode(value), FLAG_OURS
 
     def deserialize(self, key: Any, value: bytes, flags: int) -> Any:
+        if flags == FLAG_OURS and value[:HEADER_LEN] == self._read_head:
+            try:  # a tagged plain pickle, inline (Codec.plain_header)
+                return _pickle_loads(value[HEADER_LEN:])
+            except Exception as exc:  # noqa: BLE001 - as decode_tagged reports it
+                return Unreadable(CorruptValue(f"{type(exc).__name__}: {exc}"))
         return decode(self.codec, value, flags)
 
     def __repr__(self) -> str:  # stable: part of the shared client's key (clients.py)
@@ -111,22 +130,38 @@ def pylibmc_client_class(base: type) -> type:
     class CodecClient(base):  # type: ignore[misc, valid-type]
         def __init__(self, servers: Any, *args: Any, altcache_codec: Codec, **kwargs: Any) -> None:
             super().__init__(servers, *args, **kwargs)
-            self.altcache_codec = altcache_codec
+            self._altcache_use(altcache_codec)
+
+        def _altcache_use(self, codec: Codec) -> None:
+            self.altcache_codec = codec
+            # As CodecSerde's: the plain pickle case inline both ways.
+            self._altcache_write_head = codec.plain_header if codec.writes else None
+            self._altcache_read_head = codec.plain_header or bytes(HEADER_LEN + 1)
 
         def clone(self) -> Any:
             obj = super().clone()
-            obj.altcache_codec = self.altcache_codec
+            obj._altcache_use(self.altcache_codec)
             return obj
 
         def serialize(self, value: Any) -> tuple[bytes, int]:
             if type(value) is int:
                 return str(value).encode(), FLAG_LONG  # as pylibmc writes an int
+            head = self._altcache_write_head
+            if head is not None:
+                data = _pickle_dumps(value, HIGHEST_PROTOCOL)
+                codec = self.altcache_codec
+                return (head + data if len(data) < codec.pack_from else codec.pack(data)), FLAG_OURS
             codec = self.altcache_codec
             if not codec.writes:
                 return super().serialize(value)  # type: ignore[no-any-return]
-            return codec.encode(value), FLAG_CODEC | FLAG_PICKLE
+            return codec.encode(value), FLAG_OURS
 
         def deserialize(self, value: bytes, flags: int) -> Any:
+            if flags == FLAG_OURS and value[:HEADER_LEN] == self._altcache_read_head:
+                try:  # as CodecSerde's
+                    return _pickle_loads(value[HEADER_LEN:])
+                except Exception as exc:  # noqa: BLE001
+                    return Unreadable(CorruptValue(f"{type(exc).__name__}: {exc}"))
             return decode(self.altcache_codec, value, flags, inflated=True)
 
     CodecClient.__name__ = CodecClient.__qualname__ = f"Codec{base.__name__}"

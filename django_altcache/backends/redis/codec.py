@@ -10,7 +10,6 @@ a django-redis value (``codec.read_untagged``).
 from __future__ import annotations
 
 import pickle
-import sys
 from pickle import dumps as _pickle_dumps
 from pickle import loads as _pickle_loads
 from typing import Any
@@ -38,7 +37,7 @@ class CodecSerializer:
         self._read_head = head if head is not None else _NO_HEADER
         self._write_head = head if codec.writes else None
         self._pack = codec.pack
-        self._pack_from = codec.min_length if codec.compressor is not None else sys.maxsize
+        self._pack_from = codec.pack_from
 
     def _django(self, obj: Any) -> bytes:
         return pickle.dumps(obj, self.protocol)
