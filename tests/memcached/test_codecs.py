@@ -136,6 +136,24 @@ def test_tampered_values_are_deleted_misses(coded: Any, raw: Any, caplog: Any) -
     assert "cannot decode" in caplog.text
 
 
+
+def test_corrupt_plain_pickles_are_deleted_misses(coded: Any, raw: Any, caplog: Any) -> None:
+    """The inline path (pickle serializer, unsigned, not compressed) reports what it cannot load
+    as the codec does: a logged miss, deleted, on get and get_many."""
+    cache = coded(COMPRESSOR="zstd")
+    cache.set("k", {"small": [1, 2]})
+    key = cache.make_key("k")
+    good = raw.get(key)
+    assert good[:4] == bytes((0xC1, 0x10, 1, 0))  # tagged, pickle, not compressed, unsigned
+    with caplog.at_level("WARNING", logger="django_altcache"):
+        for bad in (good[:6], good[:4] + b"garbage", good[:-1]):
+            raw.set(key, bad, flags=FLAG_CODEC | FLAG_PICKLE)
+            assert cache.get("k", "miss") == "miss" and raw.get(key) is None
+            raw.set(key, bad, flags=FLAG_CODEC | FLAG_PICKLE)
+            assert cache.get_many(["k"]) == {} and raw.get(key) is None
+            assert cache.add("k", "fresh") is True and cache.get("k") == "fresh"
+    assert "cannot decode" in caplog.text
+
 def test_django_writes_we_read(cache_for: Any, memcached_location: str, django_cache: Any) -> None:
     django_cache.clear()
     django_cache.set_many({"obj": {"a": (1, 2)}, "s": "text", "b": b"bytes", "n": 5})

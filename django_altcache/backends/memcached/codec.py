@@ -13,9 +13,11 @@ bits: 1 pickle, 2 and 4 integer, 8 compressed, 16 text. Ours:
   unpickling errors as ``None``); Django's pylibmc backend raises from ``get`` (see
   docs/codecs.md, "the one thing that cannot be undone").
 
-A value that cannot be decoded comes out of the hook as an ``Unreadable`` marker (a hook
-cannot delete: pylibmc's has no key, and both run inside the library's call); the
-driver then logs it (rate-limited), deletes the key and answers a miss.
+A value that cannot be decoded comes out of the hook as a marker (a hook cannot delete:
+both run inside the library's call). pymemcache's hook has the key: it logs (rate-limited)
+and answers the driver's own marker for values it cannot load (``serde.UNREADABLE``), which
+the driver deletes and reads as a miss. pylibmc's has no key: it answers an ``Unreadable``
+carrying the error, which ``PylibmcCodecReads`` logs, deletes and reads as a miss.
 """
 
 from __future__ import annotations
@@ -94,6 +96,9 @@ class CodecSerde:
         self._write_head = codec.plain_header if codec.writes else None
         self._read_head = codec.plain_header or bytes(HEADER_LEN + 1)
         self._pack, self._pack_from = codec.pack, codec.pack_from
+        from .serde import UNREADABLE  # imports pymemcache: this hook is pymemcache's only
+
+        self._marker = UNREADABLE
 
     def serialize(self, key: Any, value: Any) -> tuple[bytes, int]:
         if type(value) is int:
@@ -115,8 +120,17 @@ class CodecSerde:
             try:  # a tagged plain pickle, inline (Codec.plain_header)
                 return _pickle_loads(value[HEADER_LEN:])
             except Exception as exc:  # noqa: BLE001 - as decode_tagged reports it
-                return Unreadable(CorruptValue(f"{type(exc).__name__}: {exc}"))
-        return decode(self.codec, value, flags)
+                return self._unreadable(key, CorruptValue(f"{type(exc).__name__}: {exc}"))
+        found = decode(self.codec, value, flags)
+        if type(found) is Unreadable:
+            return self._unreadable(key, found.error)
+        return found
+
+    def _unreadable(self, key: Any, error: UnreadableValue) -> Any:
+        """Reported here (pymemcache's hook has the key), then the driver's own marker: its get
+        and get_many read that as a miss and delete the key, as for a pickle it cannot load."""
+        report_unreadable("memcached", key, error)
+        return self._marker
 
     def __repr__(self) -> str:  # stable: part of the shared client's key (clients.py)
         return f"CodecSerde({self.codec!r})"
@@ -169,8 +183,7 @@ def pylibmc_client_class(base: type) -> type:
 
 
 class CodecDriverMixin:
-    """Mixed in front of a driver class: the hooks in the client options, and the
-    ``Unreadable`` markers turned into logged, deleted misses."""
+    """Mixed in front of a driver class: the hooks in the client options."""
 
     codec: Codec
     name: str
@@ -188,6 +201,14 @@ class CodecDriverMixin:
         if self.name == "pylibmc":
             self.client_class = pylibmc_client_class(self.client_class)  # type: ignore[attr-defined, has-type]
 
+
+
+class PylibmcCodecReads:
+    """Mixed in front of the pylibmc codec driver: pylibmc's hook has no key, so its
+    ``Unreadable`` markers become logged, deleted misses here. (pymemcache's hook has the
+    key: it reports and answers the driver's own marker, which the driver already reads as a
+    deleted miss, so pymemcache's reads keep one frame.)"""
+
     def _unreadable(self, client: Any, key: str, marker: Unreadable) -> None:
         report_unreadable("memcached", key, marker.error)
         try:
@@ -198,7 +219,7 @@ class CodecDriverMixin:
     def _inflate_failed(self, exc: BaseException) -> bool:
         """pylibmc inflates a zlib-flagged value in C, before our hook: garbage there is
         its own error, not a server failure."""
-        return self.name == "pylibmc" and str(exc).startswith(("Failed to decompress value", "key is compressed"))
+        return str(exc).startswith(("Failed to decompress value", "key is compressed"))
 
     def get(self, client: Any, key: str, default: Any) -> Any:
         try:
@@ -236,8 +257,8 @@ _driver_classes: dict[type[Driver], type[Driver]] = {}
 def _codec_driver_class(driver_class: type[Driver]) -> type[Driver]:
     cls = _driver_classes.get(driver_class)
     if cls is None:
-        cls = _driver_classes.setdefault(
-            driver_class, type(f"Codec{driver_class.__name__}", (CodecDriverMixin, driver_class), {}))
+        bases = (PylibmcCodecReads, CodecDriverMixin) if driver_class.name == "pylibmc" else (CodecDriverMixin,)
+        cls = _driver_classes.setdefault(driver_class, type(f"Codec{driver_class.__name__}", (*bases, driver_class), {}))
     return cls
 
 
