@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import pickle
 import zlib
+from collections.abc import Callable
+from functools import lru_cache
 from pickle import HIGHEST_PROTOCOL
 from pickle import dumps as _pickle_dumps
 from pickle import loads as _pickle_loads
-from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from django_altcache.codecs import Codec, CorruptValue, UnreadableValue, report_unreadable
@@ -160,12 +160,10 @@ def pylibmc_client_class(base: type) -> type:
         def serialize(self, value: Any) -> tuple[bytes, int]:
             if type(value) is int:
                 return str(value).encode(), FLAG_LONG  # as pylibmc writes an int
-            head = self._altcache_write_head
+            head, codec = self._altcache_write_head, self.altcache_codec
             if head is not None:
                 data = _pickle_dumps(value, HIGHEST_PROTOCOL)
-                codec = self.altcache_codec
                 return (head + data if len(data) < codec.pack_from else codec.pack(data)), FLAG_OURS
-            codec = self.altcache_codec
             if not codec.writes:
                 return super().serialize(value)  # type: ignore[no-any-return]
             return codec.encode(value), FLAG_OURS
@@ -200,7 +198,6 @@ class CodecDriverMixin:
         super().setup()  # type: ignore[misc]
         if self.name == "pylibmc":
             self.client_class = pylibmc_client_class(self.client_class)  # type: ignore[attr-defined, has-type]
-
 
 
 class PylibmcCodecReads:
