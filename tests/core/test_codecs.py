@@ -448,7 +448,8 @@ def _inline_writers(codec: Any) -> dict[str, tuple[Any, Any]]:
     from types import SimpleNamespace
 
     from django_altcache.backends.db import codec as db_codec
-    from django_altcache.backends.memcached.codec import FLAG_OURS, CodecSerde, Unreadable
+    from django_altcache.backends.memcached.codec import FLAG_OURS, CodecSerde
+    from django_altcache.backends.memcached.serde import UNREADABLE
     from django_altcache.backends.redis.codec import CodecSerializer
 
     redis = CodecSerializer(codec)
@@ -463,8 +464,8 @@ def _inline_writers(codec: Any) -> dict[str, tuple[Any, Any]]:
 
     def memcached_read(data: bytes) -> Any:
         value = serde.deserialize("k", data, FLAG_OURS)
-        if type(value) is Unreadable:
-            raise value.error
+        if value is UNREADABLE:  # reported by the hook; the driver deletes it and answers a miss
+            raise CorruptValue("the pymemcache driver's unreadable marker")
         return value
 
     return {"redis": (redis.dumps, redis.loads), "memcached": (memcached_write, memcached_read),
